@@ -1,0 +1,54 @@
+# mpg: `make run` (the main job), `make test` (every test, three builds), `make build`, `make bench`.
+# Each target first runs scripts/setup.sh, which installs missing Debian packages (a no-op when
+# everything is present), then configures and builds with CMake into build/ (binaries in build/bin/).
+
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+REPS ?= 5
+
+.PHONY: all setup build build-asan build-tsan run test test-release test-asan test-tsan bench clean
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build -j $(JOBS)
+
+build-asan: setup
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPG_SANITIZE=address -DMPG_BUILD_BENCH=OFF >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+
+build-tsan: setup
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMPG_SANITIZE=thread -DMPG_BUILD_BENCH=OFF >/dev/null
+	@cmake --build build-tsan -j $(JOBS)
+
+# run: until the showdown exists, the runtime's micro-benchmark table against Go, shortened.
+run: build
+	@cmake --build build -j $(JOBS) --target go_micro mpg_micro_bench mpg_fiber_bench
+	@python3 tools/bench.py --bin build/bin --reps 1 --out results/latest/bench.json
+
+bench: build
+	@cmake --build build -j $(JOBS) --target go_micro mpg_micro_bench mpg_fiber_bench
+	@python3 tools/bench.py --bin build/bin --reps $(REPS) --out results/latest/bench.json --markdown docs/bench-table.md
+
+# test: Release, then ASan+UBSan, then TSan; a sanitizer report fails the run.
+test: test-release test-asan test-tsan
+	@echo "make test: all three builds passed"
+
+test-release: build
+	@cd build && ctest --output-on-failure -j $(JOBS) --timeout 300
+
+test-asan: build-asan
+	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0 \
+	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 MPG_TEST_SCALE=asan \
+	  ctest --output-on-failure -j $(JOBS) --timeout 600
+
+test-tsan: build-tsan
+	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 MPG_TEST_SCALE=tsan \
+	  ctest --output-on-failure -j $(JOBS) --timeout 600 -L 'runtime|sync'
+
+clean:
+	rm -rf build build-asan build-tsan

@@ -1,0 +1,3 @@
+module mpgmicro
+
+go 1.19

@@ -1,0 +1,38 @@
+// condvar.hpp: mpg::CondVar, Go's sync.Cond over an mpg::Mutex.
+#pragma once
+#include <mutex>
+
+#include "mpg/detail/lock.hpp"
+#include "mpg/mutex.hpp"
+
+namespace mpg {
+
+namespace detail {
+struct CondWaiter;
+}
+
+class CondVar {
+ public:
+  CondVar() = default;
+  CondVar(const CondVar&) = delete;
+  CondVar& operator=(const CondVar&) = delete;
+  // wait: atomically unlocks m and parks; relocks m before returning. Wake-ups may be spurious
+  // from the caller's point of view (another goroutine may run first): wait in a loop.
+  void wait(Mutex& m);
+  void wait(std::unique_lock<Mutex>& lk) { wait(*lk.mutex()); }
+  template <class Pred>
+  void wait(std::unique_lock<Mutex>& lk, Pred pred) {
+    while (!pred()) wait(lk);
+  }
+  void signal();      // wakes one waiter (FIFO)
+  void broadcast();   // wakes all
+  void notify_one() { signal(); }
+  void notify_all() { broadcast(); }
+
+ private:
+  detail::Lock lock_;
+  detail::CondWaiter* head_ = nullptr;
+  detail::CondWaiter* tail_ = nullptr;
+};
+
+}  // namespace mpg

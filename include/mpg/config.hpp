@@ -1,0 +1,24 @@
+// config.hpp: mpg::Config, the knobs of one mpg::run().
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace mpg {
+
+// Config: tunables of the runtime, read once by mpg::run(). Zero means "the default".
+struct Config {
+  // procs: number of Ps (GOMAXPROCS). Default: CPUs allowed by the affinity mask and the cgroup
+  // CPU quota (Go 1.25's rule); the environment variable MPG_PROCS overrides the default.
+  int procs = 0;
+  // stack_size: virtual size of a goroutine stack in bytes, guard page included. Committed
+  // lazily by touch; default 256 KiB. Rounded up to a multiple of the page size.
+  std::size_t stack_size = 0;
+  // pin_procs: pin the M that holds P i to CPU (i mod allowed CPUs), the seed's "P binding".
+  bool pin_procs = false;
+  // schedtrace_ms: print Go's SCHED line every N ms (also MPG_DEBUG=schedtrace=N).
+  int schedtrace_ms = 0;
+  // max_threads: cap on M count, Go's debug.SetMaxThreads default.
+  int max_threads = 10000;
+};
+
+}  // namespace mpg

@@ -1,0 +1,101 @@
+// runtime.hpp: starting the runtime, spawning goroutines, yielding, sleeping, thread locking.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <new>
+#include <source_location>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "mpg/config.hpp"
+#include "mpg/detail/spawn.hpp"
+
+namespace mpg {
+
+// GoOptions: per-spawn options (Go has none; C++ stacks cannot grow, so the size is a choice).
+struct GoOptions {
+  std::size_t stack_size = 0;  // 0: Config::stack_size
+};
+
+// go: spawns f as a new goroutine. f is moved into the goroutine; it runs on some M later. The
+// new G goes to the spawning P's runnext, as Go's newproc does.
+template <class F>
+void go(GoOptions opts, F&& f, const std::source_location& where = std::source_location::current()) {
+  using Fn = std::decay_t<F>;
+  detail::SpawnSlot s = detail::spawn_begin(opts.stack_size);
+  if constexpr (sizeof(Fn) <= detail::kInlineClosureBytes && alignof(Fn) <= detail::kInlineClosureAlign) {
+    ::new (s.storage) Fn(std::forward<F>(f));
+    detail::spawn_commit(s.g, &detail::invoke_closure<Fn>, &detail::destroy_closure<Fn>, where);
+  } else {
+    using B = detail::Boxed<Fn>;
+    ::new (s.storage) B{new Fn(std::forward<F>(f))};
+    detail::spawn_commit(s.g, &detail::invoke_closure<B>, &detail::destroy_closure<B>, where);
+  }
+}
+template <class F>
+void go(F&& f, const std::source_location& where = std::source_location::current()) {
+  go(GoOptions{}, std::forward<F>(f), where);
+}
+
+// run: starts the runtime with cfg, runs main as the first goroutine (G 1) and returns when it
+// does, with its return value (0 for a void main). Goroutines still alive then are abandoned
+// (their stacks are freed without unwinding), as a Go program's are at exit. One run at a time
+// per process; run may be called again after it returns.
+template <class F>
+int run(F&& main, Config cfg = {}) {
+  using Fn = std::decay_t<F>;
+  Fn fn(std::forward<F>(main));
+  auto invoke = [](void* p) -> int {
+    Fn& f = *static_cast<Fn*>(p);
+    if constexpr (std::is_void_v<std::invoke_result_t<Fn&>>) {
+      f();
+      return 0;
+    } else {
+      return static_cast<int>(f());
+    }
+  };
+  return detail::run_main(cfg, +invoke, &fn);
+}
+
+// yield: Gosched. The current goroutine goes to the back of the run queue.
+void yield();
+// sleep_for / sleep_until: park the goroutine on a per-P timer.
+void sleep_for(std::chrono::nanoseconds d);
+void sleep_until(std::chrono::steady_clock::time_point t);
+template <class Rep, class Period>
+void sleep_for(std::chrono::duration<Rep, Period> d) {
+  sleep_for(std::chrono::duration_cast<std::chrono::nanoseconds>(d));
+}
+// goid: the current goroutine's id (1 for main); 0 outside a goroutine.
+std::uint64_t goid();
+// in_goroutine: whether the caller runs on a goroutine.
+bool in_goroutine();
+// procs: the number of Ps of the running runtime.
+int procs();
+
+// lock_os_thread: wires the current goroutine to its OS thread until a matching number of
+// unlock_os_thread calls (nested, Go's semantics). No other goroutine runs on that thread
+// meanwhile. A goroutine that exits while locked takes its thread with it (the thread ends).
+void lock_os_thread();
+void unlock_os_thread();
+
+// Stats: a snapshot of the scheduler's counters.
+struct Stats {
+  std::uint64_t goroutines = 0;  // live: runnable + running + waiting
+  std::uint64_t runnable = 0, running = 0, waiting = 0;
+  std::uint64_t spawned = 0;   // total spawned since run() began
+  std::uint64_t switches = 0;  // context switches into goroutines
+  std::uint64_t steals = 0;    // successful steals (batches)
+  std::uint64_t stolen = 0;    // goroutines taken by steals
+  std::uint64_t global_queue = 0;
+  std::uint64_t parks = 0;     // M futex parks
+  int procs = 0, idle_procs = 0, threads = 0, idle_threads = 0, spinning = 0;
+};
+Stats stats();
+
+// dump_goroutines: Go's goroutine dump: every live G with id, state, wait reason, wait time,
+// creator and creation site. Also printed on SIGQUIT (then the process exits with 2, as Go).
+std::string dump_goroutines();
+
+}  // namespace mpg

@@ -1,0 +1,90 @@
+// g.hpp: G, the goroutine: a stackful coroutine and the state the scheduler keeps of it.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <source_location>
+
+#include "runtime/context.hpp"
+#include "runtime/stack.hpp"
+#include "runtime/timers.hpp"
+
+namespace mpg::detail {
+
+struct M;
+struct P;
+
+// GStatus: who owns a G in each state (Go's _Gidle ... _Gdead). Transitions are listed beside
+// each state; set_status() is the only writer.
+enum class GStatus : std::uint8_t {
+  Idle,      // in a free pool (P's or global), stack owned by the pool; -> Runnable via spawn
+  Runnable,  // on a run queue (local ring, runnext or global), not executing; -> Running
+  Running,   // executing on M g->m, which owns the stack; -> Runnable, Waiting, Dead
+  Waiting,   // parked; owned by whoever holds its wake-up (a channel wait queue, a timer, a
+             // semaphore); exactly one party calls ready(); -> Runnable
+  Dead,      // finished, on its way to a free pool; -> Idle
+};
+
+// WaitReason: why a Waiting G waits, as the goroutine dump prints it (Go's waitReason strings).
+enum class WaitReason : std::uint8_t {
+  None,
+  ChanReceive,
+  ChanSend,
+  ChanReceiveNil,
+  Select,
+  SelectNoCases,
+  Sleep,
+  Mutex,
+  Semacquire,
+  WaitGroup,
+  CondWait,
+  IOWait,
+  Syscall,
+  LockedThread,
+};
+const char* wait_reason_string(WaitReason r);
+
+// G: one goroutine. Lives in the top page of its own stack slot; never freed while the runtime
+// runs (see stack.hpp). Fields say what guards them.
+struct alignas(64) G {
+  // --- scheduling (hot) ---
+  Ctx ctx = nullptr;             // saved context while not Running; written by the M that switched out
+  std::atomic<GStatus> status{GStatus::Idle};
+  M* m = nullptr;                // M running it (owner: that M)
+  G* schedlink = nullptr;        // link in a GQueue (owner: the queue's lock or owner)
+  std::uint64_t id = 0;          // goroutine id; 0 while Idle
+  bool started = false;          // the closure has begun running (owner: the running M)
+  bool preempt = false;          // yield at the next runtime entry (set by sysmon)
+
+  // --- closure (in the same top page, below the G) ---
+  void (*invoke)(void*) = nullptr;
+  void (*destroy)(void*) = nullptr;
+  void* closure = nullptr;
+
+  // --- stack ---
+  StackSlot stack;
+  std::uintptr_t lowwater = 0;   // lowest saved SP seen at a switch (for trimming when pooled)
+  Fiber fiber;
+
+  // --- parking (owner: the G itself while Running, the waker after that) ---
+  WaitReason wait_reason = WaitReason::None;
+  std::int64_t wait_since = 0;   // nanotime() when it parked
+  void* param = nullptr;         // set by the waker (the Sudog that completed a select)
+  // select_done: select's claim word: token<<1 | claimed. The first waker CASes the low bit.
+  std::atomic<std::uint64_t> select_done{0};
+  std::uint64_t select_gen = 0;
+  TimerNode timer;               // sleep and select-timeout timer of this G
+
+  // --- lock_os_thread (owner: the G) ---
+  M* lockedm = nullptr;
+  std::uint32_t lock_count = 0;
+
+  // --- debugging ---
+  std::uint64_t parent_id = 0;
+  std::source_location created_at{};
+  G* alllink = nullptr;          // all Gs ever carved, for the dump (append-only, under allg lock)
+
+  void set_status(GStatus from, GStatus to);
+  char* closure_area() const;    // where the closure lives (just below the G)
+};
+
+}  // namespace mpg::detail

@@ -1,0 +1,69 @@
+// platform.hpp: the few OS and CPU primitives the runtime needs: futex, clock, cpu relax, and
+// the sanitizer hooks for stack switching. Linux x86-64/aarch64 only.
+#pragma once
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define MPG_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define MPG_TSAN 1
+#endif
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MPG_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer)
+#define MPG_TSAN 1
+#endif
+#endif
+
+namespace mpg::detail {
+
+// nanotime: CLOCK_MONOTONIC in ns, the clock of every timer and deadline (vDSO, ~20 ns).
+inline std::int64_t nanotime() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+// futex_wait: sleeps while *addr == val, at most timeout_ns (<0: forever). Spurious returns happen.
+inline void futex_wait(std::atomic<std::uint32_t>* addr, std::uint32_t val, std::int64_t timeout_ns = -1) {
+  timespec ts, *tp = nullptr;
+  if (timeout_ns >= 0) {
+    ts.tv_sec = timeout_ns / 1000000000;
+    ts.tv_nsec = timeout_ns % 1000000000;
+    tp = &ts;
+  }
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(addr), FUTEX_WAIT_PRIVATE, val, tp, nullptr, 0);
+}
+inline void futex_wake(std::atomic<std::uint32_t>* addr, int n) {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(addr), FUTEX_WAKE_PRIVATE, n, nullptr, nullptr, 0);
+}
+
+// FastRand: wyrand, per M; for steal order, select order and the 1-in-N sampling.
+struct FastRand {
+  std::uint64_t s;
+  std::uint64_t next() {
+    s += 0xa0761d6478bd642full;
+    __uint128_t t = __uint128_t(s) * (s ^ 0xe7037ed1a0b428dbull);
+    return std::uint64_t(t >> 64) ^ std::uint64_t(t);
+  }
+  std::uint32_t below(std::uint32_t n) { return std::uint32_t((std::uint64_t(std::uint32_t(next())) * n) >> 32); }
+};
+
+}  // namespace mpg::detail

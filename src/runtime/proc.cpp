@@ -1,0 +1,413 @@
+// proc.cpp: the life of Gs and Ms: spawn, the G pools, goroutine entry and exit, starting and
+// ending a run, thread locking, and the small public calls (goid, sleep, stats).
+#include <pthread.h>
+#include <sys/mman.h>
+
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <new>
+
+#include "mpg/errors.hpp"
+#include "mpg/runtime.hpp"
+#include "runtime/config_internal.hpp"
+#include "runtime/sched.hpp"
+
+namespace mpg::detail {
+
+namespace {
+// kPoolMax / kPoolBatch: a P caches up to kPoolMax free Gs and exchanges kPoolBatch at a time
+// with the global pool (Go's gfput/gfget use 64 and 32).
+constexpr std::uint32_t kPoolMax = 64;
+constexpr std::uint32_t kPoolBatch = 32;
+// kGoidBatch: goroutine ids are handed to Ps in batches so spawns do not share a counter.
+constexpr std::uint64_t kGoidBatch = 16;
+thread_local std::uint64_t goid_next = 0, goid_end = 0;
+std::uint64_t goid_run = 0;  // which run the thread's batch belongs to
+std::uint64_t run_counter = 0;
+}  // namespace
+
+const char* wait_reason_string(WaitReason r) {
+  switch (r) {
+    case WaitReason::None: return "";
+    case WaitReason::ChanReceive: return "chan receive";
+    case WaitReason::ChanSend: return "chan send";
+    case WaitReason::ChanReceiveNil: return "chan receive (nil chan)";
+    case WaitReason::Select: return "select";
+    case WaitReason::SelectNoCases: return "select (no cases)";
+    case WaitReason::Sleep: return "sleep";
+    case WaitReason::Mutex: return "sync.Mutex.Lock";
+    case WaitReason::Semacquire: return "semacquire";
+    case WaitReason::WaitGroup: return "sync.WaitGroup.Wait";
+    case WaitReason::CondWait: return "sync.Cond.Wait";
+    case WaitReason::IOWait: return "IO wait";
+    case WaitReason::Syscall: return "syscall";
+    case WaitReason::LockedThread: return "locked to thread";
+  }
+  return "?";
+}
+
+void G::set_status(GStatus from, GStatus to) {
+  GStatus cur = status.load(std::memory_order_relaxed);
+  if (cur != from) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "mpg: goroutine %llu: bad status transition %d -> %d (status is %d)",
+                  static_cast<unsigned long long>(id), int(from), int(to), int(cur));
+    fatal(buf, false);
+  }
+  status.store(to, std::memory_order_release);
+}
+
+char* G::closure_area() const {
+  return reinterpret_cast<char*>(const_cast<G*>(this)) - kInlineClosureBytes;
+}
+
+void fiber_of_thread(Fiber& f) {
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void* addr = nullptr;
+    std::size_t size = 0;
+    pthread_attr_getstack(&attr, &addr, &size);
+    pthread_attr_destroy(&attr);
+    f.stack_lo = addr;
+    f.stack_size = size;
+  }
+#if MPG_TSAN
+  f.tsan = __tsan_get_current_fiber();
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------
+// G allocation and pools.
+
+static void g_timer_fire(TimerNode* node, std::uint64_t seq) {
+  // Sleep and select timeouts both claim the G through select_done with the arm's seq as token,
+  // so a stale firing from an earlier arm can never wake a later wait.
+  G* g = static_cast<G*>(node->arg);
+  std::uint64_t open = seq << 1;
+  if (g->select_done.compare_exchange_strong(open, open | 1, std::memory_order_acq_rel)) {
+    g->param = nullptr;
+    ready(g);
+  }
+}
+
+static G* g_carve(std::size_t size) {
+  StackSlot slot = stack_carve(size);
+  void* top = slot.hi() - sizeof(G);
+  G* g = ::new (top) G();
+  g->stack = slot;
+  g->fiber.stack_lo = slot.lo + kPageSize;
+  g->fiber.stack_size = std::size_t(g->closure_area() - (slot.lo + kPageSize));
+  fiber_create(g->fiber);
+  g->timer.fire = &g_timer_fire;
+  g->timer.arg = g;
+  std::lock_guard<Lock> lk(sched->allg_lock);
+  g->alllink = sched->allg;
+  __atomic_store_n(&sched->allg, g, __ATOMIC_RELEASE);
+  sched->nallg.fetch_add(1, std::memory_order_relaxed);
+  return g;
+}
+
+static G* gfget(P* p, std::size_t size) {
+  if (size == sched->stack_size) {
+    if (p) {
+      if (p->gfree.empty() && !sched->gfree.empty()) {
+        std::lock_guard<Lock> lk(sched->gfree_lock);
+        for (std::uint32_t i = 0; i < kPoolBatch && !sched->gfree.empty(); i++) p->gfree.push_back(sched->gfree.pop());
+      }
+      if (G* g = p->gfree.pop()) return g;
+    } else {
+      std::lock_guard<Lock> lk(sched->gfree_lock);
+      if (G* g = sched->gfree.pop()) return g;
+    }
+  } else {
+    std::lock_guard<Lock> lk(sched->gfree_lock);
+    auto& v = sched->gfree_other;
+    for (std::size_t i = 0; i < v.size(); i++) {
+      if (v[i]->stack.size == size) {
+        G* g = v[i];
+        v[i] = v.back();
+        v.pop_back();
+        return g;
+      }
+    }
+  }
+  return g_carve(size);
+}
+
+void gfput(P* p, G* g) {
+  // Give back what a deep call touched, keeping the top kKeepBytes (the G and first frames).
+  char* keep = g->stack.hi() - kKeepBytes;
+  if (g->lowwater < reinterpret_cast<std::uintptr_t>(keep)) stack_trim(g->stack, keep);
+  g->lowwater = reinterpret_cast<std::uintptr_t>(g->stack.hi());
+  g->id = 0;
+  g->set_status(GStatus::Dead, GStatus::Idle);
+  if (g->stack.size == sched->stack_size && p) {
+    p->gfree.push_front(g);
+    if (p->gfree.size >= kPoolMax) {
+      std::lock_guard<Lock> lk(sched->gfree_lock);
+      while (p->gfree.size > kPoolBatch) sched->gfree.push_back(p->gfree.pop());
+    }
+    return;
+  }
+  std::lock_guard<Lock> lk(sched->gfree_lock);
+  if (g->stack.size == sched->stack_size) sched->gfree.push_back(g);
+  else sched->gfree_other.push_back(g);
+}
+
+static std::uint64_t new_goid() {
+  if (goid_run != run_counter || goid_next == goid_end) {
+    goid_next = sched->goid_gen.fetch_add(kGoidBatch, std::memory_order_relaxed) + 1;
+    goid_end = goid_next + kGoidBatch;
+    goid_run = run_counter;
+  }
+  return goid_next++;
+}
+
+// g_entry: the first frame of every goroutine.
+static void g_entry(Transfer t) {
+  G* g = static_cast<G*>(t.data);
+  current_m()->g0ctx = t.fctx;
+  entered_context(g->fiber);
+  g->started = true;
+  try {
+    g->invoke(g->closure);
+  } catch (const std::exception& e) {
+    char buf[512];
+    std::snprintf(buf, sizeof buf, "panic in goroutine %llu: %s", static_cast<unsigned long long>(g->id), e.what());
+    fatal(buf, true);
+  } catch (...) {
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "panic in goroutine %llu: unknown exception", static_cast<unsigned long long>(g->id));
+    fatal(buf, true);
+  }
+  g->destroy(g->closure);
+  g->invoke = nullptr;
+  goexit(current_m(), g);
+}
+
+SpawnSlot spawn_begin(std::size_t stack_size) {
+  if (!sched) throw RuntimeMisuse("mpg::go outside mpg::run");
+  M* m = current_m();
+  P* p = m ? m->p : nullptr;
+  std::size_t size = stack_size ? stack_round(stack_size) : sched->stack_size;
+  G* g = gfget(p, size);
+  return {g, g->closure_area()};
+}
+
+void spawn_commit(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where) {
+  M* m = current_m();
+  P* p = m ? m->p : nullptr;
+  G* parent = m ? m->curg : nullptr;
+  g->id = new_goid();
+  g->invoke = invoke;
+  g->destroy = destroy;
+  g->closure = g->closure_area();
+  g->parent_id = parent ? parent->id : 0;
+  g->created_at = where;
+  g->started = false;
+  g->preempt = false;
+  g->lowwater = reinterpret_cast<std::uintptr_t>(g->stack.hi());
+  g->ctx = bctx::make_fcontext(g->closure_area(), g->fiber.stack_size, &g_entry);
+  g->set_status(GStatus::Idle, GStatus::Runnable);
+  if (p) {
+    p->spawned.store(p->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    runqput(p, g, true);
+  } else {
+    sched->lock.lock();
+    sched->runq.push_back(g);
+    sched->runqsize.fetch_add(1, std::memory_order_relaxed);
+    sched->lock.unlock();
+  }
+  wakep();
+}
+
+void destroy_g_closure(G* g) {
+  if (g->invoke && !g->started && g->destroy) g->destroy(g->closure);
+  g->invoke = nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ms.
+
+static void mstart(M* m) {
+  set_current_m(m);
+  fiber_of_thread(m->g0fiber);
+  m_signal_stack_init(m);
+  if (m->nextp) {
+    acquirep(m, m->nextp);
+    m->nextp = nullptr;
+  }
+  schedule_loop(m);
+  m_signal_stack_free(m);
+  set_current_m(nullptr);
+}
+
+void newm(P* p, bool spinning) {
+  // Under the lock, so that the end of the run (which sets exiting under the lock, then joins
+  // every thread in allm) never misses a thread or races with its handle being written.
+  std::lock_guard<Lock> lk(sched->lock);
+  if (sched->exiting.load(std::memory_order_relaxed)) return;
+  if (int(sched->allm.size()) >= sched->max_threads) fatal("mpg: thread limit exceeded (Config::max_threads)", true);
+  M* m = new M();
+  m->id = int(sched->allm.size());
+  m->rand.s = 0x9e3779b97f4a7c15ull * std::uint64_t(m->id + 1) ^ std::uint64_t(nanotime());
+  m->spinning = spinning;
+  m->nextp = p;
+  sched->allm.push_back(m);
+  m->thread = std::thread(mstart, m);
+}
+
+}  // namespace mpg::detail
+
+namespace mpg {
+
+using namespace detail;
+
+int detail::run_main(const Config& cfg, int (*invoke)(void*), void* main_closure) {
+  if (sched) throw RuntimeMisuse("mpg::run: the runtime is already running");
+  sched = new Sched();
+  run_counter++;
+  sched->procs = cfg.procs > 0 ? cfg.procs : default_procs();
+  sched->stack_size = stack_round(cfg.stack_size ? cfg.stack_size : kDefaultStackSize);
+  sched->pin_procs = cfg.pin_procs;
+  sched->max_threads = cfg.max_threads > 0 ? cfg.max_threads : 10000;
+  sched->cpus = allowed_cpus();
+  sched->start_time = nanotime();
+  for (int i = 0; i < sched->procs; i++) {
+    P* p = new P();
+    p->id = i;
+    sched->allp.push_back(p);
+  }
+  M* m0 = new M();
+  m0->id = 0;
+  m0->rand.s = std::uint64_t(nanotime()) | 1;
+  sched->allm.push_back(m0);
+  set_current_m(m0);
+  fiber_of_thread(m0->g0fiber);
+  install_signal_handlers();
+  m_signal_stack_init(m0);
+  acquirep(m0, sched->allp[0]);
+  sched->lock.lock();
+  for (int i = sched->procs - 1; i >= 1; i--) {
+    P* p = sched->allp[std::size_t(i)];
+    p->status = PStatus::Idle;
+    p->link = sched->pidle;
+    sched->pidle = p;
+    sched->npidle.fetch_add(1);
+  }
+  sched->lock.unlock();
+
+  int trace_ms = cfg.schedtrace_ms > 0 ? cfg.schedtrace_ms : debug_option("schedtrace");
+  if (trace_ms > 0) schedtrace_start(trace_ms);
+
+  struct MainFn {
+    int (*invoke)(void*);
+    void* closure;
+    void operator()() { sched->exit_code = invoke(closure); }
+  };
+  go(MainFn{invoke, main_closure});
+  schedule_loop(m0);
+
+  // The main goroutine returned: every M leaves its loop; collect them.
+  schedtrace_stop();
+  sched->lock.lock();
+  std::vector<M*> ms = sched->allm;
+  sched->lock.unlock();
+  for (M* m : ms)
+    if (m->thread.joinable()) m->thread.join();
+  int code = sched->exit_code;
+  m_signal_stack_free(m0);
+  restore_signal_handlers();
+  for (G* g = sched->allg; g; g = g->alllink) {
+    destroy_g_closure(g);
+    fiber_destroy(g->fiber);
+  }
+  for (P* p : sched->allp) {
+    std::lock_guard<Lock> lk(p->timers.lock);
+    for (auto& e : p->timers.heap) e.node->unref();
+    p->timers.heap.clear();
+  }
+  stack_release_all();
+  for (P* p : sched->allp) delete p;
+  for (M* m : sched->allm) delete m;
+  set_current_m(nullptr);
+  delete sched;
+  sched = nullptr;
+  return code;
+}
+
+std::uint64_t goid() {
+  G* g = current_g();
+  return g ? g->id : 0;
+}
+
+bool in_goroutine() { return current_g() != nullptr; }
+
+int procs() { return sched ? sched->procs : 0; }
+
+void sleep_until(std::chrono::steady_clock::time_point t) {
+  auto d = t - std::chrono::steady_clock::now();
+  sleep_for(std::chrono::duration_cast<std::chrono::nanoseconds>(d));
+}
+
+void sleep_for(std::chrono::nanoseconds d) {
+  if (d.count() <= 0) return;
+  G* g = current_g();
+  if (!g) throw RuntimeMisuse("mpg::sleep_for outside a goroutine");
+  std::uint64_t seq = g->timer.next_seq();
+  g->select_done.store(seq << 1, std::memory_order_relaxed);
+  park_with_timer(WaitReason::Sleep, nullptr, nullptr, &g->timer, nanotime() + d.count());
+}
+
+void lock_os_thread() {
+  M* m = current_m();
+  G* g = m ? m->curg : nullptr;
+  if (!g) throw RuntimeMisuse("mpg::lock_os_thread outside a goroutine");
+  if (g->lock_count++ == 0) {
+    g->lockedm = m;
+    m->lockedg = g;
+  }
+}
+
+void unlock_os_thread() {
+  M* m = current_m();
+  G* g = m ? m->curg : nullptr;
+  if (!g || g->lock_count == 0) return;  // Go: unlocking an unlocked goroutine is a no-op
+  if (--g->lock_count == 0) {
+    g->lockedm = nullptr;
+    m->lockedg = nullptr;
+  }
+}
+
+Stats stats() {
+  Stats s;
+  if (!sched) return s;
+  for (P* p : sched->allp) {
+    s.spawned += p->spawned.load(std::memory_order_relaxed);
+    s.switches += p->switches.load(std::memory_order_relaxed);
+    s.steals += p->steals.load(std::memory_order_relaxed);
+    s.stolen += p->stolen.load(std::memory_order_relaxed);
+  }
+  for (G* g = __atomic_load_n(&sched->allg, __ATOMIC_ACQUIRE); g; g = g->alllink) {
+    switch (g->status.load(std::memory_order_relaxed)) {
+      case GStatus::Runnable: s.runnable++; break;
+      case GStatus::Running: s.running++; break;
+      case GStatus::Waiting: s.waiting++; break;
+      default: break;
+    }
+  }
+  s.goroutines = s.runnable + s.running + s.waiting;
+  s.global_queue = sched->runqsize.load(std::memory_order_relaxed);
+  s.parks = sched->nparks.load(std::memory_order_relaxed);
+  s.procs = sched->procs;
+  s.idle_procs = sched->npidle.load(std::memory_order_relaxed);
+  s.spinning = sched->nmspinning.load(std::memory_order_relaxed);
+  sched->lock.lock();
+  s.threads = int(sched->allm.size());
+  s.idle_threads = sched->nmidle;
+  sched->lock.unlock();
+  return s;
+}
+
+}  // namespace mpg

@@ -1,0 +1,121 @@
+// runq.hpp: the run queues: P's lock-free 256-slot ring (Go's runq) and an intrusive FIFO of Gs.
+#pragma once
+#include <atomic>
+#include <cstdint>
+
+#include "runtime/g.hpp"
+
+namespace mpg::detail {
+
+inline constexpr std::uint32_t kLocalQueueSize = 256;
+
+// GQueue: intrusive FIFO of Gs linked through schedlink. Not synchronized: the global run queue
+// guards it with the scheduler lock; free pools are owner-only.
+struct GQueue {
+  G* head = nullptr;
+  G* tail = nullptr;
+  std::uint32_t size = 0;
+  bool empty() const { return head == nullptr; }
+  void push_back(G* g) {
+    g->schedlink = nullptr;
+    if (tail) tail->schedlink = g; else head = g;
+    tail = g;
+    size++;
+  }
+  void push_front(G* g) {
+    g->schedlink = head;
+    head = g;
+    if (!tail) tail = g;
+    size++;
+  }
+  G* pop() {
+    G* g = head;
+    if (!g) return nullptr;
+    head = g->schedlink;
+    if (!head) tail = nullptr;
+    size--;
+    g->schedlink = nullptr;
+    return g;
+  }
+  void append(GQueue& q) {
+    if (q.empty()) return;
+    if (tail) tail->schedlink = q.head; else head = q.head;
+    tail = q.tail;
+    size += q.size;
+    q = GQueue{};
+  }
+};
+
+// LocalRunQueue: P's ring. The owner pushes at tail (only it writes tail); the owner and thieves
+// pop at head by CAS. Slots are atomics because a thief reads them before its CAS on head
+// decides whether the read counted (Go's runqgrab reads them the same way).
+class LocalRunQueue {
+ public:
+  // push: owner only. Returns false when full (the caller moves half to the global queue).
+  bool push(G* g) {
+    std::uint32_t h = head_.load(std::memory_order_acquire);
+    std::uint32_t t = tail_.load(std::memory_order_relaxed);
+    if (t - h >= kLocalQueueSize) return false;
+    buf_[t % kLocalQueueSize].store(g, std::memory_order_relaxed);
+    tail_.store(t + 1, std::memory_order_release);  // publishes the slot to thieves
+    return true;
+  }
+  // pop: owner only (thieves use grab).
+  G* pop() {
+    for (;;) {
+      std::uint32_t h = head_.load(std::memory_order_acquire);
+      std::uint32_t t = tail_.load(std::memory_order_relaxed);
+      if (t == h) return nullptr;
+      G* g = buf_[h % kLocalQueueSize].load(std::memory_order_relaxed);
+      if (head_.compare_exchange_weak(h, h + 1, std::memory_order_release, std::memory_order_relaxed)) return g;
+    }
+  }
+  // take_half: owner only, when full: moves the older half into out (for the global queue).
+  bool take_half(GQueue& out) {
+    std::uint32_t h = head_.load(std::memory_order_acquire);
+    std::uint32_t t = tail_.load(std::memory_order_relaxed);
+    std::uint32_t n = (t - h) / 2;
+    if (n != kLocalQueueSize / 2) return false;  // a thief took some: the push can retry
+    G* batch[kLocalQueueSize / 2];
+    for (std::uint32_t i = 0; i < n; i++) batch[i] = buf_[(h + i) % kLocalQueueSize].load(std::memory_order_relaxed);
+    if (!head_.compare_exchange_strong(h, h + n, std::memory_order_release, std::memory_order_relaxed)) return false;
+    for (std::uint32_t i = 0; i < n; i++) out.push_back(batch[i]);
+    return true;
+  }
+  // grab: any thread. Copies up to half of the queue (rounded up) into dst[dst_tail...] of the
+  // thief's own ring and claims them by CAS on head. Returns the count.
+  std::uint32_t grab(LocalRunQueue& dst, std::uint32_t dst_tail) {
+    for (;;) {
+      std::uint32_t h = head_.load(std::memory_order_acquire);
+      std::uint32_t t = tail_.load(std::memory_order_acquire);
+      std::uint32_t n = t - h;
+      n = n - n / 2;
+      if (n == 0) return 0;
+      if (n > kLocalQueueSize / 2) continue;  // read an inconsistent h and t: retry
+      for (std::uint32_t i = 0; i < n; i++) {
+        G* g = buf_[(h + i) % kLocalQueueSize].load(std::memory_order_relaxed);
+        dst.buf_[(dst_tail + i) % kLocalQueueSize].store(g, std::memory_order_relaxed);
+      }
+      if (head_.compare_exchange_strong(h, h + n, std::memory_order_acq_rel, std::memory_order_relaxed)) return n;
+    }
+  }
+  // publish_stolen: the thief makes n grabbed Gs (at tail .. tail+n-1) visible in its own ring.
+  void publish(std::uint32_t t_new) { tail_.store(t_new, std::memory_order_release); }
+  std::uint32_t tail_relaxed() const { return tail_.load(std::memory_order_relaxed); }
+  std::uint32_t head_acquire() const { return head_.load(std::memory_order_acquire); }
+  G* slot(std::uint32_t i) const { return buf_[i % kLocalQueueSize].load(std::memory_order_relaxed); }
+  std::uint32_t size() const {
+    std::uint32_t h = head_.load(std::memory_order_acquire);
+    std::uint32_t t = tail_.load(std::memory_order_acquire);
+    return t - h > kLocalQueueSize ? 0 : t - h;
+  }
+  std::uint32_t head_relaxed() const { return head_.load(std::memory_order_relaxed); }
+  std::uint32_t tail_acquire() const { return tail_.load(std::memory_order_acquire); }
+
+ private:
+  alignas(64) std::atomic<std::uint32_t> head_{0};
+  alignas(64) std::atomic<std::uint32_t> tail_{0};
+  alignas(64) std::atomic<G*> buf_[kLocalQueueSize] = {};
+};
+
+}  // namespace mpg::detail

@@ -1,0 +1,155 @@
+// sched.hpp: P, M and the scheduler's global state, and the internal calls the rest of mpg
+// (channels, sync, timers) makes into the scheduler: park, ready, current_g.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <source_location>
+#include <thread>
+#include <vector>
+
+#include "mpg/config.hpp"
+#include "runtime/g.hpp"
+#include "runtime/lock.hpp"
+#include "runtime/runq.hpp"
+#include "runtime/timers.hpp"
+
+namespace mpg::detail {
+
+// PStatus: who owns a P.
+enum class PStatus : std::uint8_t {
+  Idle,     // on the scheduler's idle list, owned by the scheduler lock
+  Running,  // owned by exactly one M (p->m)
+};
+
+// P: the right to run Gs, with its run queues, timers and G pool. Owned by the M holding it;
+// runq, runnext and timers are also touched by thieves (atomics, the timer lock).
+struct alignas(64) P {
+  int id = 0;
+  PStatus status = PStatus::Idle;     // guarded by sched.lock while Idle
+  M* m = nullptr;                     // holder (owner: the holder)
+  P* link = nullptr;                  // idle list link (sched.lock)
+  std::uint32_t schedtick = 0;        // incremented on every schedule that is not a runnext hand-off
+  LocalRunQueue runq;
+  std::atomic<G*> runnext{nullptr};
+  TimerHeap timers;
+  GQueue gfree;                       // free Gs of the default stack size (owner only)
+  // counters (owner-written, read racily by stats())
+  std::atomic<std::uint64_t> spawned{0}, exited{0}, switches{0}, steals{0}, stolen{0};
+};
+
+// M: an OS thread. Runs the scheduler on its own stack ("g0") and switches into Gs.
+struct M {
+  int id = 0;
+  std::thread thread;                 // empty for m0 (the thread that called mpg::run)
+  Ctx g0ctx = nullptr;                // g0's saved context while a G runs
+  Fiber g0fiber;
+  G* curg = nullptr;
+  P* p = nullptr;
+  P* nextp = nullptr;                 // P handed over by whoever woke this M
+  bool spinning = false;
+  bool exit_thread = false;           // the locked G exited: this thread ends
+  Note park;
+  M* link = nullptr;                  // idle list link (sched.lock)
+  G* lockedg = nullptr;               // G wired to this M by lock_os_thread
+  FastRand rand{0};
+  // the action g0 runs after a G switches out (Go's mcall functions)
+  enum class After : std::uint8_t { None, Yield, Park, Exit, Preempted } after = After::None;
+  bool (*unlockf)(G*, void*) = nullptr;
+  void* unlock_arg = nullptr;
+  TimerNode* arm_timer = nullptr;     // arm after parking (sleep, select timeout)
+  std::int64_t arm_when = 0;
+  void* sigaltstack = nullptr;
+};
+
+// Sched: the scheduler's global state (Go's schedt). One per mpg::run.
+struct Sched {
+  Lock lock;                          // guards the fields marked (lock)
+  std::vector<P*> allp;               // fixed for the run
+  std::vector<M*> allm;               // (lock) append-only during the run
+  int procs = 0;
+  std::size_t stack_size = kDefaultStackSize;
+  bool pin_procs = false;
+  int max_threads = 10000;
+  std::vector<int> cpus;              // allowed CPUs, for pin_procs
+
+  M* midle = nullptr;                 // (lock)
+  int nmidle = 0;                     // (lock)
+  int nmidlelocked = 0;               // (lock) Ms parked in stoplockedm
+  P* pidle = nullptr;                 // (lock)
+  std::atomic<int> npidle{0};         // written under lock, read anywhere
+  std::atomic<int> nmspinning{0};
+  GQueue runq;                        // (lock) global run queue
+  std::atomic<std::uint32_t> runqsize{0};
+  std::atomic<std::uint64_t> nparks{0};
+
+  // Free Gs beyond the P caches, by stack size (lock gfree_lock).
+  Lock gfree_lock;
+  GQueue gfree;                       // default stack size
+  std::vector<G*> gfree_other;        // other sizes (size in g->stack.size)
+
+  // The timer poller: at most one M sleeps until the next timer (Go's netpoll block). pollUntil
+  // is its wake-up time (0: nobody polls). Breaking it wakes that M early.
+  Note poll_note;
+  std::atomic<bool> poller_busy{false};
+  std::atomic<std::int64_t> poll_until{0};
+
+  std::atomic<std::uint64_t> goid_gen{0};
+  std::atomic<bool> exiting{false};
+  int exit_code = 0;
+  std::atomic<int> external_refs{0};  // foreign threads that may inject work (disables deadlock check)
+
+  Lock allg_lock;
+  G* allg = nullptr;                  // every G ever carved (allg_lock for writers)
+  std::atomic<std::uint64_t> nallg{0};
+  std::int64_t start_time = 0;
+};
+
+extern Sched* sched;
+
+// current_m / current_g: the calling thread's M and the G it runs. noinline: a goroutine can
+// resume on another thread, so a thread_local address must never be cached across a switch.
+M* current_m();
+G* current_g();
+void set_current_m(M* m);
+
+// park: parks the current G with `reason`. After the G has switched out, g0 calls unlockf(g, arg)
+// (if non-null); if it returns false the G is made runnable again at once. Returns when readied.
+void park(WaitReason reason, bool (*unlockf)(G*, void*) = nullptr, void* arg = nullptr);
+// park_with_timer: as park, and arms `timer` to fire at `when` once the G is off its stack.
+void park_with_timer(WaitReason reason, bool (*unlockf)(G*, void*), void* arg, TimerNode* timer, std::int64_t when);
+// ready: makes a Waiting G runnable, in the caller's runnext (Go's goready). From a thread
+// without a P, onto the global queue.
+void ready(G* g);
+// wakep: starts a spinning M if there are idle Ps and no spinner.
+void wakep();
+// break_poller: wakes the M sleeping until the next timer if `when` is earlier than its wake-up.
+void wake_poller(std::int64_t when);
+
+// Scheduler internals shared between sched.cpp and proc.cpp.
+void runqput(P* p, G* g, bool next);
+void globrunqput_batch(GQueue& q);
+void schedule_loop(M* m);             // g0's loop; returns when the run ends or the thread must exit
+void newm(P* p, bool spinning);
+void gfput(P* p, G* g);
+void destroy_g_closure(G* g);
+void checkdead();                     // under sched->lock
+void acquirep(M* m, P* p);
+P* releasep(M* m);
+void handoffp(P* p);
+void start_thread(M* m);
+// goexit: the finished G switches to g0 for the last time.
+[[noreturn]] void goexit(M* m, G* g);
+
+// Debugging (debug.cpp).
+std::string goroutine_dump();
+void write_all(int fd, const char* s, std::size_t n);
+[[noreturn]] void fatal(const char* msg, bool with_dump);
+void schedtrace_start(int ms);
+void schedtrace_stop();
+void install_signal_handlers();
+void restore_signal_handlers();
+void m_signal_stack_init(M* m);
+void m_signal_stack_free(M* m);
+
+}  // namespace mpg::detail

@@ -1,0 +1,181 @@
+// select.cpp: Go's selectgo. 
+//
+//  1. Put the channel cases in a random poll order and in lock order (by address; a channel
+//     named twice is locked once), and lock them all.
+//  2. Poll in random order; the first case that can proceed runs, the locks are released.
+//  3. With a default case, it runs now.
+//  4. Otherwise enqueue a Sudog on every channel, open the G's claim word (select_done) and
+//     park; g0 arms the timeout timer (if any) and then releases the locks.
+//  5. The first waker wins the claim by CAS (a channel, under its lock, or the timer) and
+//     readies the G; everyone else skips its Sudog.
+//  6. Awake: stop the timer, lock all again, unlink the Sudogs that did not fire, unlock.
+#include <alloca.h>
+
+#include <algorithm>
+
+#include "mpg/errors.hpp"
+#include "mpg/runtime.hpp"
+#include "mpg/select.hpp"
+#include "sync/chan_impl.hpp"
+
+namespace mpg::detail {
+
+namespace {
+
+thread_local FastRand select_rand{0x1234567};
+
+struct Locked {
+  ChanCore** chans;  // distinct channels in lock order
+  int n;
+};
+
+void sellock(const Locked& l) {
+  for (int i = 0; i < l.n; i++) l.chans[i]->lock.lock();
+}
+void selunlock(const Locked& l) {
+  for (int i = l.n; i-- > 0;) l.chans[i]->lock.unlock();
+}
+bool selunlock_park(G*, void* arg) {
+  selunlock(*static_cast<Locked*>(arg));
+  return true;
+}
+
+FastRand& rng() {
+  M* m = current_m();
+  return m ? m->rand : select_rand;
+}
+
+}  // namespace
+
+SelectResult select_impl(SelectCase* cases, int n) {
+  int* order = static_cast<int*>(alloca(sizeof(int) * std::size_t(n > 0 ? n : 1)));
+  int nchan = 0, default_index = -1, timeout_index = -1;
+  std::int64_t timeout_ns = 0;
+  for (int i = 0; i < n; i++) {
+    switch (cases[i].kind) {
+      case CaseKind::Recv:
+      case CaseKind::Send:
+        if (cases[i].c) order[nchan++] = i;  // a nil channel's case never fires
+        break;
+      case CaseKind::Default: default_index = i; break;
+      case CaseKind::Timeout:
+        if (timeout_index < 0 || cases[i].timeout_ns < timeout_ns) {
+          timeout_index = i;
+          timeout_ns = cases[i].timeout_ns;
+        }
+        break;
+    }
+  }
+  // Random poll order (Fisher-Yates).
+  FastRand& r = rng();
+  for (int i = nchan - 1; i > 0; i--) std::swap(order[i], order[r.below(std::uint32_t(i + 1))]);
+  // Lock order: distinct channels by address.
+  ChanCore** chans = static_cast<ChanCore**>(alloca(sizeof(ChanCore*) * std::size_t(nchan > 0 ? nchan : 1)));
+  for (int i = 0; i < nchan; i++) chans[i] = cases[order[i]].c;
+  std::sort(chans, chans + nchan);
+  Locked locked{chans, int(std::unique(chans, chans + nchan) - chans)};
+
+  G* g = current_g();
+  if (nchan == 0) {
+    if (default_index >= 0) return {default_index, false};
+    if (timeout_index >= 0) {
+      if (timeout_ns > 0) mpg::sleep_for(std::chrono::nanoseconds(timeout_ns));
+      return {timeout_index, false};
+    }
+    if (!g) throw RuntimeMisuse("mpg: select with no cases outside a goroutine");
+    park(WaitReason::SelectNoCases);
+    std::abort();
+  }
+
+  // Pass 1: is any case ready?
+  sellock(locked);
+  for (int k = 0; k < nchan; k++) {
+    int i = order[k];
+    SelectCase& sc = cases[i];
+    ChanCore* c = sc.c;
+    if (sc.kind == CaseKind::Recv) {
+      if (Sudog* sg = c->sendq.dequeue()) {
+        recv_direct(c, sg, sc.elem);
+        selunlock(locked);
+        wake_waiter(sg);
+        return {i, true};
+      }
+      if (c->count.load(std::memory_order_relaxed) > 0) {
+        buffer_take(c, sc.elem);
+        selunlock(locked);
+        return {i, true};
+      }
+      if (c->closed) {
+        selunlock(locked);
+        return {i, false};
+      }
+    } else {
+      if (c->closed) {
+        selunlock(locked);
+        throw ClosedChannel("send on closed channel");
+      }
+      if (Sudog* sg = c->recvq.dequeue()) {
+        send_direct(c, sg, sc.elem);
+        selunlock(locked);
+        wake_waiter(sg);
+        return {i, true};
+      }
+      if (c->count.load(std::memory_order_relaxed) < c->cap) {
+        buffer_put(c, sc.elem);
+        selunlock(locked);
+        return {i, true};
+      }
+    }
+  }
+  if (default_index >= 0) {
+    selunlock(locked);
+    return {default_index, false};
+  }
+  if (!g) {
+    selunlock(locked);
+    throw RuntimeMisuse("mpg: blocking select outside a goroutine");
+  }
+  if (timeout_index >= 0 && timeout_ns <= 0) {
+    selunlock(locked);
+    return {timeout_index, false};
+  }
+
+  // Pass 2: wait on every channel.
+  Sudog* sgs = static_cast<Sudog*>(alloca(sizeof(Sudog) * std::size_t(nchan)));
+  std::uint64_t token = timeout_index >= 0 ? g->timer.next_seq() : 0;
+  g->param = nullptr;
+  g->select_done.store(token << 1, std::memory_order_release);
+  for (int k = 0; k < nchan; k++) {
+    int i = order[k];
+    Sudog* sg = ::new (&sgs[k]) Sudog();
+    sg->g = g;
+    sg->elem = cases[i].elem;
+    sg->c = cases[i].c;
+    sg->case_index = i;
+    sg->is_select = true;
+    if (cases[i].kind == CaseKind::Recv) cases[i].c->recvq.enqueue(sg);
+    else cases[i].c->sendq.enqueue(sg);
+  }
+  if (timeout_index >= 0)
+    park_with_timer(WaitReason::Select, selunlock_park, &locked, &g->timer, nanotime() + timeout_ns);
+  else
+    park(WaitReason::Select, selunlock_park, &locked);
+
+  // Awake: one waker won the claim. Unlink the rest.
+  Sudog* fired = static_cast<Sudog*>(g->param);
+  if (timeout_index >= 0) timer_stop(&g->timer);
+  sellock(locked);
+  for (int k = 0; k < nchan; k++) {
+    Sudog* sg = &sgs[k];
+    if (sg == fired || !sg->linked) continue;
+    if (cases[sg->case_index].kind == CaseKind::Recv) sg->c->recvq.remove(sg);
+    else sg->c->sendq.remove(sg);
+  }
+  selunlock(locked);
+  if (!fired) return {timeout_index, false};
+  if (cases[fired->case_index].kind == CaseKind::Send && !fired->success)
+    throw ClosedChannel("send on closed channel");
+  return {fired->case_index, fired->success};
+}
+
+}  // namespace mpg::detail

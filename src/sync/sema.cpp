@@ -1,0 +1,147 @@
+// sema.cpp: the runtime semaphore (Go's sema.go, without the address tree: each sync object
+// embeds its own Sema) and CondVar's wait list.
+#include "mpg/detail/sema.hpp"
+
+#include <mutex>
+
+#include "mpg/condvar.hpp"
+#include "mpg/errors.hpp"
+#include "mpg/runtime.hpp"
+#include "mpg/semaphore.hpp"
+#include "runtime/sched.hpp"
+
+namespace mpg::detail {
+
+// SemaWaiter: a parked goroutine; lives on its stack.
+struct SemaWaiter {
+  G* g;
+  SemaWaiter* next = nullptr;
+  SemaWaiter* prev = nullptr;
+  bool ticket = false;  // the releaser handed the unit over directly
+};
+
+static bool unlock_lock(G*, void* l) {
+  static_cast<Lock*>(l)->unlock();
+  return true;
+}
+
+void Sema::acquire_slow(bool lifo, int reason) {
+  G* g = current_g();
+  if (!g) throw RuntimeMisuse("mpg: blocking sync operation outside a goroutine");
+  for (;;) {
+    lock_.lock();
+    // Count ourselves as a waiter before the re-check, so a release after the re-check sees us.
+    nwait_.fetch_add(1, std::memory_order_seq_cst);
+    if (try_acquire()) {
+      nwait_.fetch_sub(1, std::memory_order_seq_cst);
+      lock_.unlock();
+      return;
+    }
+    SemaWaiter w{g};
+    if (lifo && head_) {
+      w.next = head_;
+      head_->prev = &w;
+      head_ = &w;
+    } else {
+      w.prev = tail_;
+      if (tail_) tail_->next = &w; else head_ = &w;
+      tail_ = &w;
+    }
+    park(static_cast<WaitReason>(reason), unlock_lock, &lock_);
+    if (w.ticket || try_acquire()) return;
+  }
+}
+
+void Sema::release(bool handoff) {
+  count_.fetch_add(1, std::memory_order_seq_cst);
+  // No waiter: done. This read must follow the increment (seq_cst), or a waiter that counted
+  // itself and re-checked the count in between would sleep through our unit.
+  if (nwait_.load(std::memory_order_seq_cst) == 0) return;
+  lock_.lock();
+  SemaWaiter* w = head_;
+  if (!w) {
+    lock_.unlock();
+    return;
+  }
+  head_ = w->next;
+  if (head_) head_->prev = nullptr; else tail_ = nullptr;
+  nwait_.fetch_sub(1, std::memory_order_seq_cst);
+  if (handoff && try_acquire()) w->ticket = true;
+  lock_.unlock();
+  bool ticket = w->ticket;  // w lives on the waiter's stack: read before it runs
+  ready(w->g);
+  if (handoff && ticket) mpg::yield();  // let the new owner run now (Go's goyield)
+}
+
+bool can_spin(int iter) {
+  // Go: at most 4 rounds, multicore, more Ps than idle ones plus spinners plus us, and nothing
+  // else waiting on our own P.
+  if (iter >= 4 || !sched || sched->procs <= 1) return false;
+  if (sched->procs <= sched->npidle.load(std::memory_order_relaxed) + sched->nmspinning.load(std::memory_order_relaxed) + 1)
+    return false;
+  M* m = current_m();
+  if (!m || !m->p) return false;
+  return m->p->runq.size() == 0 && m->p->runnext.load(std::memory_order_relaxed) == nullptr;
+}
+
+void spin_pause() {
+  for (int i = 0; i < 30; i++) cpu_relax();
+}
+
+std::int64_t now_ns() { return nanotime(); }
+
+// CondWaiter: a goroutine parked in CondVar::wait; lives on its stack.
+struct CondWaiter {
+  G* g;
+  CondWaiter* next = nullptr;
+};
+
+}  // namespace mpg::detail
+
+namespace mpg {
+
+void CondVar::wait(Mutex& m) {
+  using namespace detail;
+  G* g = current_g();
+  if (!g) throw RuntimeMisuse("mpg::CondVar::wait outside a goroutine");
+  CondWaiter w{g};
+  lock_.lock();
+  if (tail_) tail_->next = &w; else head_ = &w;
+  tail_ = &w;
+  // Still holding lock_: a signal cannot find us before we are parked.
+  m.unlock();
+  park(WaitReason::CondWait, unlock_lock, &lock_);
+  m.lock();
+}
+
+void CondVar::signal() {
+  lock_.lock();
+  detail::CondWaiter* w = head_;
+  if (w) {
+    head_ = w->next;
+    if (!head_) tail_ = nullptr;
+  }
+  lock_.unlock();
+  if (w) detail::ready(w->g);
+}
+
+void CondVar::broadcast() {
+  lock_.lock();
+  detail::CondWaiter* w = head_;
+  head_ = tail_ = nullptr;
+  lock_.unlock();
+  while (w) {
+    detail::CondWaiter* next = w->next;
+    detail::ready(w->g);
+    w = next;
+  }
+}
+
+void Semaphore::acquire() { sema_.acquire(false, int(detail::WaitReason::Semacquire)); }
+
+void Semaphore::release() {
+  if (sema_.count() >= max_) throw SyncMisuse("mpg::Semaphore: released more than acquired");
+  sema_.release(false);
+}
+
+}  // namespace mpg
