@@ -16,9 +16,8 @@
 namespace mpg::detail {
 
 namespace {
-// kPoolMax / kPoolBatch: a P caches up to kPoolMax free Gs and exchanges kPoolBatch at a time
-// with the global pool (Go's gfput/gfget use 64 and 32).
-constexpr std::uint32_t kPoolMax = 64;
+// kPoolBatch: a P caches up to 64 free Gs (P::gfree) and exchanges kPoolBatch at a time with the
+// global pool (Go's gfput/gfget use 64 and 32).
 constexpr std::uint32_t kPoolBatch = 32;
 // kGoidBatch: goroutine ids are handed to Ps in batches so spawns do not share a counter.
 constexpr std::uint64_t kGoidBatch = 16;
@@ -113,12 +112,20 @@ static G* gfget(P* p, std::size_t size) {
     if (p) {
       if (p->gfree.empty() && !sched->gfree.empty()) {
         std::lock_guard<Lock> lk(sched->gfree_lock);
-        for (std::uint32_t i = 0; i < kPoolBatch && !sched->gfree.empty(); i++) p->gfree.push_back(sched->gfree.pop());
+        auto& v = sched->gfree;
+        for (std::uint32_t i = 0; i < kPoolBatch && !v.empty(); i++) {
+          p->gfree.push(v.back());
+          v.pop_back();
+        }
       }
       if (G* g = p->gfree.pop()) return g;
     } else {
       std::lock_guard<Lock> lk(sched->gfree_lock);
-      if (G* g = sched->gfree.pop()) return g;
+      if (!sched->gfree.empty()) {
+        G* g = sched->gfree.back();
+        sched->gfree.pop_back();
+        return g;
+      }
     }
   } else {
     std::lock_guard<Lock> lk(sched->gfree_lock);
@@ -143,11 +150,11 @@ void gfput(P* p, G* g) {
   g->id = 0;
   g->set_status(GStatus::Dead, GStatus::Idle);
   if (g->stack.size == sched->stack_size && p) {
-    p->gfree.push_front(g);
-    if (p->gfree.size >= kPoolMax) {
+    if (p->gfree.full()) {
       std::lock_guard<Lock> lk(sched->gfree_lock);
-      while (p->gfree.size > kPoolBatch) sched->gfree.push_back(p->gfree.pop());
+      while (p->gfree.n > kPoolBatch) sched->gfree.push_back(p->gfree.pop());
     }
+    p->gfree.push(g);
     return;
   }
   std::lock_guard<Lock> lk(sched->gfree_lock);

@@ -9,41 +9,57 @@ namespace mpg::detail {
 
 inline constexpr std::uint32_t kLocalQueueSize = 256;
 
-// GQueue: intrusive FIFO of Gs linked through schedlink. Not synchronized: the global run queue
-// guards it with the scheduler lock; free pools are owner-only.
-struct GQueue {
-  G* head = nullptr;
-  G* tail = nullptr;
-  std::uint32_t size = 0;
-  bool empty() const { return head == nullptr; }
+// GRing: a growable FIFO of G pointers (the global run queue, under the scheduler lock). An
+// array rather than a list linked through the Gs: moving a batch touches no G memory, which
+// matters when each G sits on a page of its own and the queue is cold (Go links through
+// g.schedlink; with 2 KiB stacks packed into spans it can afford to).
+class GRing {
+ public:
+  std::uint32_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
   void push_back(G* g) {
-    g->schedlink = nullptr;
-    if (tail) tail->schedlink = g; else head = g;
-    tail = g;
-    size++;
+    if (n_ == cap_) grow();
+    buf_[(head_ + n_) & (cap_ - 1)] = g;
+    n_++;
   }
   void push_front(G* g) {
-    g->schedlink = head;
-    head = g;
-    if (!tail) tail = g;
-    size++;
+    if (n_ == cap_) grow();
+    head_ = (head_ - 1) & (cap_ - 1);
+    buf_[head_] = g;
+    n_++;
   }
   G* pop() {
-    G* g = head;
-    if (!g) return nullptr;
-    head = g->schedlink;
-    if (!head) tail = nullptr;
-    size--;
-    g->schedlink = nullptr;
+    if (n_ == 0) return nullptr;
+    G* g = buf_[head_];
+    head_ = (head_ + 1) & (cap_ - 1);
+    n_--;
     return g;
   }
-  void append(GQueue& q) {
-    if (q.empty()) return;
-    if (tail) tail->schedlink = q.head; else head = q.head;
-    tail = q.tail;
-    size += q.size;
-    q = GQueue{};
+  ~GRing() { delete[] buf_; }
+
+ private:
+  void grow() {
+    std::uint32_t nc = cap_ ? cap_ * 2 : 1024;
+    G** nb = new G*[nc];
+    for (std::uint32_t i = 0; i < n_; i++) nb[i] = buf_[(head_ + i) & (cap_ - 1)];
+    delete[] buf_;
+    buf_ = nb;
+    cap_ = nc;
+    head_ = 0;
   }
+  G** buf_ = nullptr;
+  std::uint32_t cap_ = 0, head_ = 0, n_ = 0;
+};
+
+// GStack: a fixed-capacity LIFO of G pointers (a P's free-G cache; owner only).
+template <std::uint32_t N>
+struct GStack {
+  G* g[N];
+  std::uint32_t n = 0;
+  bool empty() const { return n == 0; }
+  bool full() const { return n == N; }
+  void push(G* x) { g[n++] = x; }
+  G* pop() { return n ? g[--n] : nullptr; }
 };
 
 // LocalRunQueue: P's ring. The owner pushes at tail (only it writes tail); the owner and thieves
@@ -70,8 +86,8 @@ class LocalRunQueue {
       if (head_.compare_exchange_weak(h, h + 1, std::memory_order_release, std::memory_order_relaxed)) return g;
     }
   }
-  // take_half: owner only, when full: moves the older half into out (for the global queue).
-  bool take_half(GQueue& out) {
+  // take_half: owner only, when full: moves the older half into out[0..127] (for the global queue).
+  bool take_half(G** out) {
     std::uint32_t h = head_.load(std::memory_order_acquire);
     std::uint32_t t = tail_.load(std::memory_order_relaxed);
     std::uint32_t n = (t - h) / 2;
@@ -79,7 +95,7 @@ class LocalRunQueue {
     G* batch[kLocalQueueSize / 2];
     for (std::uint32_t i = 0; i < n; i++) batch[i] = buf_[(h + i) % kLocalQueueSize].load(std::memory_order_relaxed);
     if (!head_.compare_exchange_strong(h, h + n, std::memory_order_release, std::memory_order_relaxed)) return false;
-    for (std::uint32_t i = 0; i < n; i++) out.push_back(batch[i]);
+    for (std::uint32_t i = 0; i < n; i++) out[i] = batch[i];
     return true;
   }
   // grab: any thread. Copies up to half of the queue (rounded up) into dst[dst_tail...] of the
@@ -101,6 +117,12 @@ class LocalRunQueue {
   }
   // publish_stolen: the thief makes n grabbed Gs (at tail .. tail+n-1) visible in its own ring.
   void publish(std::uint32_t t_new) { tail_.store(t_new, std::memory_order_release); }
+  // peek: the G at the head (owner only; a thief may take it at any moment, so only a hint).
+  G* peek() const {
+    std::uint32_t h = head_.load(std::memory_order_relaxed);
+    if (h == tail_.load(std::memory_order_relaxed)) return nullptr;
+    return buf_[h % kLocalQueueSize].load(std::memory_order_relaxed);
+  }
   std::uint32_t tail_relaxed() const { return tail_.load(std::memory_order_relaxed); }
   std::uint32_t head_acquire() const { return head_.load(std::memory_order_acquire); }
   G* slot(std::uint32_t i) const { return buf_[i % kLocalQueueSize].load(std::memory_order_relaxed); }

@@ -33,7 +33,7 @@ struct alignas(64) P {
   LocalRunQueue runq;
   std::atomic<G*> runnext{nullptr};
   TimerHeap timers;
-  GQueue gfree;                       // free Gs of the default stack size (owner only)
+  GStack<64> gfree;                   // free Gs of the default stack size (owner only; Go caches 64)
   // counters (owner-written, read racily by stats())
   std::atomic<std::uint64_t> spawned{0}, exited{0}, switches{0}, steals{0}, stolen{0};
 };
@@ -79,13 +79,13 @@ struct Sched {
   P* pidle = nullptr;                 // (lock)
   std::atomic<int> npidle{0};         // written under lock, read anywhere
   std::atomic<int> nmspinning{0};
-  GQueue runq;                        // (lock) global run queue
+  GRing runq;                         // (lock) global run queue
   std::atomic<std::uint32_t> runqsize{0};
   std::atomic<std::uint64_t> nparks{0};
 
   // Free Gs beyond the P caches, by stack size (lock gfree_lock).
   Lock gfree_lock;
-  GQueue gfree;                       // default stack size
+  std::vector<G*> gfree;              // default stack size
   std::vector<G*> gfree_other;        // other sizes (size in g->stack.size)
 
   // The timer poller: at most one M sleeps until the next timer (Go's netpoll block). pollUntil
@@ -128,7 +128,7 @@ void wake_poller(std::int64_t when);
 
 // Scheduler internals shared between sched.cpp and proc.cpp.
 void runqput(P* p, G* g, bool next);
-void globrunqput_batch(GQueue& q);
+void globrunqput_batch(G** gs, std::uint32_t n);
 void schedule_loop(M* m);             // g0's loop; returns when the run ends or the thread must exit
 void newm(P* p, bool spinning);
 void gfput(P* p, G* g);
