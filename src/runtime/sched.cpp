@@ -99,7 +99,7 @@ static G* runqget(P* p, bool* inherit) {
 
 // runq_empty: true only if p had no runnable G at one instant (Go's runqempty: a G moving from
 // runnext to the ring between two reads must not look like an empty queue).
-static bool runq_empty(P* p) {
+bool runq_empty(P* p) {
   for (;;) {
     std::uint32_t h = p->runq.head_acquire();
     std::uint32_t t = p->runq.tail_acquire();
@@ -468,9 +468,8 @@ static void stoplockedm(M* m) {
   sched->lock.unlock();
   m->park.sleep();
   m->park.clear();
-  sched->lock.lock();
-  sched->nmidlelocked--;
-  sched->lock.unlock();
+  // The waker (startlockedm) took us off the idle-locked count, as mget does for idle Ms, so
+  // checkdead never counts a woken M as asleep.
   if (m->nextp) {
     acquirep(m, m->nextp);
     m->nextp = nullptr;
@@ -480,6 +479,9 @@ static void stoplockedm(M* m) {
 // startlockedm: g is wired to another M: give that M our P and the G, and stop.
 static void startlockedm(M* m, G* g) {
   M* lm = g->lockedm;
+  sched->lock.lock();
+  sched->nmidlelocked--;
+  sched->lock.unlock();
   P* p = releasep(m);
   lm->nextp = p;
   lm->park.wake();
@@ -548,7 +550,7 @@ static G* execute(M* m, G* g, bool inherit) {
         for (M* om : sched->allm) om->park.wake();
         sched->lock.unlock();
         sched->poll_note.wake();
-      } else if (locked && m->id != 0) {
+      } else if (locked) {
         // Go terminates a thread whose locked goroutine exits: its state may be unusual.
         m->exit_thread = true;
       }
@@ -565,7 +567,16 @@ void schedule_loop(M* m) {
     G* g;
     bool inherit = false;
     if (m->exit_thread) {
+      // Its locked goroutine exited: the thread ends. The main thread cannot end (run() must
+      // return on it), so like Go's m0 it is wedged: it never runs a goroutine again and
+      // waits for the end of the run.
       handoffp(releasep(m));
+      if (m->id == 0) {
+        while (!sched->exiting.load(std::memory_order_acquire)) {
+          m->park.sleep();
+          m->park.clear();
+        }
+      }
       return;
     }
     if (m->lockedg) {

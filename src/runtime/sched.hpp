@@ -128,6 +128,8 @@ void wake_poller(std::int64_t when);
 
 // Scheduler internals shared between sched.cpp and proc.cpp.
 void runqput(P* p, G* g, bool next);
+// runq_empty: p had no runnable G at one instant (never spuriously true while Gs move).
+bool runq_empty(P* p);
 void globrunqput_batch(G** gs, std::uint32_t n);
 void schedule_loop(M* m);             // g0's loop; returns when the run ends or the thread must exit
 void newm(P* p, bool spinning);

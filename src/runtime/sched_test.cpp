@@ -6,7 +6,15 @@
 #include <thread>
 #include <vector>
 
+#include <csignal>
+#include <regex>
+#include <set>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include "mpg/mpg.hpp"
+#include "runtime/sched.hpp"
+#include "runtime/test_util.hpp"
 
 using namespace std::chrono_literals;
 
@@ -37,12 +45,14 @@ TEST(Run, NestedRunThrows) {
 }
 
 TEST(Spawn, ManyGoroutinesAllRun) {
+  const int total = int(mpg::testing::scaled(100000));
   for (int procs : {1, 2, 4}) {
     std::atomic<int> n{0};
     mpg::run(
         [&] {
           mpg::WaitGroup wg;
-          for (int i = 0; i < 100000; i++) {
+          for (int i = 0; i < total; i++) {
+            if (i % mpg::testing::max_live(total) == 0) wg.wait();
             wg.add(1);
             mpg::go([&] {
               n.fetch_add(1, std::memory_order_relaxed);
@@ -52,7 +62,7 @@ TEST(Spawn, ManyGoroutinesAllRun) {
           wg.wait();
         },
         mpg::Config{.procs = procs});
-    EXPECT_EQ(n.load(), 100000) << "procs=" << procs;
+    EXPECT_EQ(n.load(), total) << "procs=" << procs;
   }
 }
 
@@ -90,6 +100,287 @@ TEST(Sleep, SleepsAtLeastTheDuration) {
         },
         mpg::Config{.procs = procs});
   }
+}
+
+// Spawning 258 goroutines without running any: runnext holds the last, the ring the 128
+// newest of the rest, and the first overflow moved 128 + 1 to the global queue.
+TEST(RunQueue, OverflowMovesHalfToGlobal) {
+  mpg::run(
+      [] {
+        std::atomic<int> ran{0};
+        for (int i = 0; i < 258; i++) mpg::go([&] { ran++; });
+        mpg::detail::P* p = mpg::detail::current_m()->p;
+        EXPECT_EQ(p->runq.size(), 128u);
+        EXPECT_NE(p->runnext.load(), nullptr);
+        EXPECT_EQ(mpg::stats().global_queue, 129u);
+        mpg::WaitGroup wg;
+        wg.add(1);
+        mpg::go([&] { wg.done(); });
+        wg.wait();
+        while (ran.load() < 258) mpg::yield();
+        EXPECT_EQ(mpg::stats().global_queue, 0u);
+      },
+      mpg::Config{.procs = 1});
+}
+
+// Go's TestGoroutineParallelism: procs goroutines busy-wait in turn on one atomic; they can
+// only all progress if they all run at once, one per P.
+TEST(Sched, ParallelismAllPsRunAtOnce) {
+  for (int procs : {2, 4}) {
+    // More Ps than CPUs makes every turn wait for the OS to run the next M: fewer rounds.
+    const int rounds = int(mpg::testing::scaled(procs <= 2 ? 2000 : 40));
+    std::atomic<int> x{0};
+    mpg::run(
+        [&] {
+          mpg::WaitGroup wg;
+          wg.add(procs);
+          for (int id = 0; id < procs; id++) {
+            mpg::go([&, id] {
+              for (int r = 0; r < rounds; r++) {
+                auto deadline = std::chrono::steady_clock::now() + 10s;
+                while (x.load() % procs != id) {
+                  ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "goroutine " << id << " never got its turn";
+                }
+                x.fetch_add(1);
+              }
+              wg.done();
+            });
+          }
+          wg.wait();
+        },
+        mpg::Config{.procs = procs});
+    EXPECT_EQ(x.load(), procs * rounds);
+  }
+}
+
+// A goroutine readied from a thread that holds no P (a foreign thread) still runs.
+TEST(Sched, ForeignThreadSpawn) {
+  std::atomic<int> ran{0};
+  mpg::run(
+      [&] {
+        mpg::Chan<int> done(1);
+        std::thread t([&, done]() mutable {
+          mpg::go([&, done]() mutable {
+            ran++;
+            done.send(1);
+          });
+        });
+        t.join();
+        EXPECT_EQ(done.recv(), 1);
+      },
+      mpg::Config{.procs = 2});
+  EXPECT_EQ(ran.load(), 1);
+}
+
+std::uint64_t tid() { return std::uint64_t(syscall(SYS_gettid)); }
+
+// lock_os_thread nests: the goroutine stays on its thread until the last unlock, through
+// yields, sleeps and channel waits, and no other goroutine runs on that thread meanwhile.
+TEST(LockOSThread, NestedKeepsTheThread) {
+  for (int procs : {1, 2}) {
+    mpg::run(
+        [&] {
+          std::atomic<std::uint64_t> locked_tid{0};
+          std::atomic<bool> stop{false};
+          std::atomic<int> intruders{0};
+          mpg::WaitGroup others;
+          for (int i = 0; i < 4; i++) {
+            others.add(1);
+            mpg::go([&] {
+              while (!stop.load()) {
+                if (tid() == locked_tid.load()) intruders++;
+                mpg::yield();
+              }
+              others.done();
+            });
+          }
+          mpg::Chan<int> ping;
+          mpg::go([ping]() mutable {
+            for (int i = 0; i < 20; i++) ping.send(i);
+          });
+          mpg::lock_os_thread();
+          mpg::lock_os_thread();
+          locked_tid = tid();
+          for (int i = 0; i < 20; i++) {
+            mpg::yield();
+            EXPECT_EQ(tid(), locked_tid.load());
+            if (i % 5 == 0) mpg::sleep_for(1ms);
+            EXPECT_EQ(tid(), locked_tid.load());
+            EXPECT_EQ(ping.recv(), i);
+            EXPECT_EQ(tid(), locked_tid.load());
+          }
+          mpg::unlock_os_thread();
+          mpg::yield();
+          EXPECT_EQ(tid(), locked_tid.load()) << "unlocked after one of two unlocks";
+          locked_tid = 0;
+          mpg::unlock_os_thread();
+          stop = true;
+          others.wait();
+          EXPECT_EQ(intruders.load(), 0);
+        },
+        mpg::Config{.procs = procs});
+  }
+}
+
+// A goroutine that exits while locked takes its thread with it; the run goes on.
+TEST(LockOSThread, ExitWhileLockedEndsThread) {
+  mpg::run(
+      [] {
+        mpg::Chan<std::uint64_t> c;
+        mpg::go([c]() mutable {
+          mpg::lock_os_thread();
+          c.send(tid());
+        });
+        std::uint64_t t = *c.recv();
+        EXPECT_NE(t, 0u);
+        mpg::sleep_for(5ms);
+        for (int i = 0; i < 100; i++) {
+          mpg::yield();
+          EXPECT_NE(tid(), t);
+        }
+      },
+      mpg::Config{.procs = 2});
+}
+
+// The goroutine count in stats() equals the number of goroutines in the dump.
+TEST(Debug, DumpCountMatchesStats) {
+  mpg::run(
+      [] {
+        mpg::Chan<int> block;
+        mpg::WaitGroup started, finished;
+        const int n = 50;
+        started.add(n);
+        finished.add(n);
+        for (int i = 0; i < n; i++)
+          mpg::go([&, block]() mutable {
+            started.done();
+            block.recv();
+            finished.done();
+          });
+        started.wait();
+        mpg::sleep_for(5ms);
+        std::string dump = mpg::dump_goroutines();
+        std::size_t count = 0;
+        for (std::size_t pos = 0; (pos = dump.find("goroutine ", pos)) != std::string::npos; pos++)
+          if (pos == 0 || dump[pos - 1] == '\n') count++;
+        EXPECT_EQ(count, mpg::stats().goroutines) << dump;
+        EXPECT_EQ(count, std::size_t(n + 1));
+        EXPECT_NE(dump.find("[chan receive"), std::string::npos);
+        EXPECT_NE(dump.find("sched_test.cpp"), std::string::npos) << "creation site missing";
+        block.close();
+        finished.wait();
+      },
+      mpg::Config{.procs = 2});
+}
+
+class DeathTest : public ::testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+// When nothing can ever run again, Go's message, the dump, exit code 2.
+TEST_F(DeathTest, DeadlockMessage) {
+  EXPECT_EXIT(mpg::run([] {
+                mpg::Chan<int> never;
+                mpg::go([never]() mutable { never.recv(); });
+                never.recv();
+              }),
+              ::testing::ExitedWithCode(2), "all goroutines are asleep - deadlock!(.|\n)*goroutine 1 .chan receive");
+}
+
+TEST_F(DeathTest, DeadlockDetectedWithManyPs) {
+  EXPECT_EXIT(mpg::run(
+                  [] {
+                    mpg::Mutex mu;
+                    mu.lock();
+                    mu.lock();
+                  },
+                  mpg::Config{.procs = 4}),
+              ::testing::ExitedWithCode(2), "all goroutines are asleep - deadlock!");
+}
+
+// An exception escaping a goroutine: Go's panic message with the dump, then abort.
+TEST_F(DeathTest, PanicInGoroutine) {
+  EXPECT_DEATH(mpg::run([] {
+                 mpg::Chan<int> c;
+                 mpg::go([] { throw std::runtime_error("boom"); });
+                 c.recv();
+               }),
+               "panic in goroutine [0-9]+: boom");
+}
+
+void recurse(volatile char* prev, int depth) {
+  volatile char frame[512];
+  frame[0] = prev ? prev[0] : 1;
+  if (depth > 0) recurse(frame, depth - 1);
+  frame[1] = 0;
+}
+
+// A stack overflow names the goroutine, from the guard page, and aborts.
+TEST_F(DeathTest, StackOverflowMessage) {
+  if (mpg::testing::under_sanitizer()) GTEST_SKIP() << "sanitizers report overflows themselves";
+  EXPECT_DEATH(mpg::run([] {
+                 mpg::Chan<int> c(1);
+                 mpg::go(mpg::GoOptions{.stack_size = 64 * 1024}, [c]() mutable {
+                   recurse(nullptr, 1 << 20);
+                   c.send(1);
+                 });
+                 c.recv();
+               }),
+               "goroutine [0-9]+: stack overflow .stack 64 KiB.");
+}
+
+// SIGQUIT prints every goroutine and exits 2, as Go does.
+TEST_F(DeathTest, SigquitDumps) {
+  EXPECT_EXIT(mpg::run([] {
+                mpg::Chan<int> c;
+                mpg::go([c]() mutable { c.recv(); });
+                mpg::sleep_for(5ms);
+                raise(SIGQUIT);
+                mpg::sleep_for(10s);
+              }),
+              ::testing::ExitedWithCode(2), "SIGQUIT(.|\n)*goroutine [0-9]+ .chan receive");
+}
+
+// MPG_DEBUG=schedtrace prints Go's SCHED line.
+TEST(Debug, Schedtrace) {
+  ::testing::internal::CaptureStderr();
+  mpg::run([] { mpg::sleep_for(60ms); }, mpg::Config{.procs = 2, .schedtrace_ms = 20});
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(std::regex_search(err, std::regex("SCHED [0-9]+ms: gomaxprocs=2 idleprocs=[0-9]+ threads=[0-9]+ "
+                                                "spinningthreads=[0-9]+ idlethreads=[0-9]+ runqueue=[0-9]+ \\[[0-9]+ [0-9]+\\]")))
+      << err;
+}
+
+// A million live goroutines: stacks carved from large reservations with guard pages that do
+// not split mappings, so vm.max_map_count (65,530) is no limit.
+TEST(Stacks, MillionLiveGoroutines) {
+  if (mpg::testing::under_sanitizer()) GTEST_SKIP() << "a million fibers exceed the sanitizers' limits";
+  const int n = 1'000'000;
+  std::size_t maps = 0;
+  mpg::run(
+      [&] {
+        mpg::Chan<int> block;
+        mpg::WaitGroup started, finished;
+        started.add(n);
+        finished.add(n);
+        for (int i = 0; i < n; i++)
+          mpg::go([&, block]() mutable {
+            started.done();
+            block.recv();
+            finished.done();
+          });
+        started.wait();
+        EXPECT_GE(mpg::stats().waiting, std::uint64_t(n));
+        FILE* f = std::fopen("/proc/self/maps", "r");
+        char line[512];
+        while (f && std::fgets(line, sizeof line, f)) maps++;
+        if (f) std::fclose(f);
+        block.close();
+        finished.wait();
+      },
+      mpg::Config{.procs = 2});
+  EXPECT_LT(maps, 10000u) << "stack guards split mappings";
 }
 
 }  // namespace
