@@ -1,5 +1,6 @@
 // chan.hpp: mpg::Chan<T>, Go's chan T: a copyable handle; copies refer to one channel.
 #pragma once
+#include <concepts>
 #include <cstddef>
 #include <optional>
 #include <utility>
@@ -11,8 +12,12 @@ namespace mpg {
 template <class T>
 class Chan {
  public:
-  // Chan(cap): a new channel; cap 0 is unbuffered (every send meets a receive).
-  explicit Chan(std::size_t cap = 0) : c_(detail::chan_make(&detail::ElemOpsFor<T>::ops, cap)) {}
+  // Chan(): a new unbuffered channel (every send meets a receive).
+  Chan() : c_(detail::chan_make(&detail::ElemOpsFor<T>::ops, 0)) {}
+  // Chan(cap): a new channel with room for cap values (0: unbuffered). A template so that a
+  // literal 0 picks this and not the nil constructor.
+  template <std::integral I>
+  explicit Chan(I cap) : c_(detail::chan_make(&detail::ElemOpsFor<T>::ops, std::size_t(cap))) {}
   // Chan(nullptr): the nil channel: sends and receives block forever, select never picks it.
   Chan(std::nullptr_t) noexcept : c_(nullptr) {}
   Chan(const Chan& o) noexcept : c_(o.c_) {

@@ -8,30 +8,54 @@
 
 namespace mpg::detail {
 
-// Note: a one-shot futex event (Go's note): sleep until wake, then clear before reuse. Owned by
-// one M (its park note) or by the poller.
+// Note: a one-shot event (Go's note): sleep until wake, then clear before reuse. Owned by one
+// M (its park note) or by the poller.
+//
+// States: 0 empty, 1 woken, 2 a sleeper is (about to be) in futex_wait. A sleeper first spins
+// for up to kNoteSpinNs, so a wake that comes soon after (a spinner that just gave up, woken
+// for the next channel hand-off) costs the waker one atomic exchange instead of a futex
+// syscall, which on a virtual machine also costs an inter-processor interrupt. Only a wake
+// that finds state 2 makes the syscall.
 class Note {
  public:
+  // kNoteSpinNs: how long a sleeper polls before it sleeps in the kernel.
+  static constexpr std::int64_t kNoteSpinNs = 20'000;
+
   void clear() { key_.store(0, std::memory_order_relaxed); }
   void wake() {
-    if (key_.exchange(1, std::memory_order_release) == 0) futex_wake(&key_, 1);
+    if (key_.exchange(1, std::memory_order_acq_rel) == 2) futex_wake(&key_, 1);
   }
-  void sleep() {
-    while (key_.load(std::memory_order_acquire) == 0) futex_wait(&key_, 0);
-  }
+  void sleep() { sleep_until(-1); }
   // sleep_for: returns true if woken, false on timeout.
-  bool sleep_for(std::int64_t ns) {
-    std::int64_t deadline = nanotime() + ns;
-    while (key_.load(std::memory_order_acquire) == 0) {
-      std::int64_t left = deadline - nanotime();
-      if (left <= 0) return false;
-      futex_wait(&key_, 0, left);
-    }
-    return true;
-  }
-  bool woken() const { return key_.load(std::memory_order_acquire) != 0; }
+  bool sleep_for(std::int64_t ns) { return sleep_until(nanotime() + ns); }
+  bool woken() const { return key_.load(std::memory_order_acquire) == 1; }
 
  private:
+  bool sleep_until(std::int64_t deadline) {
+    std::int64_t now = nanotime();
+    std::int64_t spin_end = now + kNoteSpinNs;
+    if (deadline >= 0 && spin_end > deadline) spin_end = deadline;
+    while (key_.load(std::memory_order_acquire) != 1) {
+      for (int i = 0; i < 64; i++) cpu_relax();
+      if (nanotime() >= spin_end) break;
+    }
+    for (;;) {
+      std::uint32_t k = key_.load(std::memory_order_acquire);
+      if (k == 1) return true;
+      if (k == 0 && !key_.compare_exchange_strong(k, 2, std::memory_order_acq_rel)) continue;
+      std::int64_t left = -1;
+      if (deadline >= 0) {
+        left = deadline - nanotime();
+        if (left <= 0) {
+          // Time is up: withdraw the sleeper mark unless a wake slipped in.
+          std::uint32_t two = 2;
+          if (key_.compare_exchange_strong(two, 0, std::memory_order_acq_rel)) return false;
+          continue;
+        }
+      }
+      futex_wait(&key_, 2, left);
+    }
+  }
   std::atomic<std::uint32_t> key_{0};
 };
 

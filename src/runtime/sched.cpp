@@ -138,9 +138,12 @@ static G* runqsteal(P* pp, P* p2, bool steal_runnext) {
     G* next = p2->runnext.load(std::memory_order_acquire);
     if (!next) return nullptr;
     // p2's owner is likely about to run its runnext (a channel hand-off takes ~100 ns). Give it
-    // ~3 us before stealing, as Go's usleep(3) does, but spin instead of sleeping.
+    // ~3 us before stealing, as Go's usleep(3) does, but wait without a syscall, and without
+    // reading p2's runnext meanwhile: polling it would pull the line away from its owner.
     std::int64_t until = nanotime() + 3000;
-    while (p2->runnext.load(std::memory_order_relaxed) == next && nanotime() < until) cpu_relax();
+    while (nanotime() < until) {
+      for (int i = 0; i < 32; i++) cpu_relax();
+    }
     if (!p2->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel)) return nullptr;
     pp->steals.fetch_add(1, std::memory_order_relaxed);
     pp->stolen.fetch_add(1, std::memory_order_relaxed);
