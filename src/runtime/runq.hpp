@@ -117,11 +117,12 @@ class LocalRunQueue {
   }
   // publish_stolen: the thief makes n grabbed Gs (at tail .. tail+n-1) visible in its own ring.
   void publish(std::uint32_t t_new) { tail_.store(t_new, std::memory_order_release); }
-  // peek: the G at the head (owner only; a thief may take it at any moment, so only a hint).
-  G* peek() const {
+  // peek: the G k places after the head (owner only; a thief may take it at any moment, so
+  // only a hint, for prefetching).
+  G* peek(std::uint32_t k) const {
     std::uint32_t h = head_.load(std::memory_order_relaxed);
-    if (h == tail_.load(std::memory_order_relaxed)) return nullptr;
-    return buf_[h % kLocalQueueSize].load(std::memory_order_relaxed);
+    if (tail_.load(std::memory_order_relaxed) - h <= k) return nullptr;
+    return buf_[(h + k) % kLocalQueueSize].load(std::memory_order_relaxed);
   }
   std::uint32_t tail_relaxed() const { return tail_.load(std::memory_order_relaxed); }
   std::uint32_t head_acquire() const { return head_.load(std::memory_order_acquire); }

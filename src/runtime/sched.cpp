@@ -499,9 +499,9 @@ static G* execute(M* m, G* g, bool inherit) {
   g->m = m;
   m->curg = g;
   p->switches.store(p->switches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  // Warm the next G while this one runs: with a page per G, a cold G costs a TLB and a cache
-  // miss that a batch of short goroutines would otherwise pay one after the other.
-  if (G* next = p->runq.peek()) {
+  // Warm the G queued next while this one runs: with a page per G, a cold G costs a TLB and a
+  // cache miss that a batch of short goroutines would otherwise pay one after the other.
+  if (G* next = p->runq.peek(0)) {
     __builtin_prefetch(next);
     __builtin_prefetch(next->ctx);
   }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "mpg/config.hpp"
+#include "mpg/detail/spawn.hpp"
 #include "runtime/g.hpp"
 #include "runtime/lock.hpp"
 #include "runtime/runq.hpp"
