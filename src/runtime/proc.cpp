@@ -110,13 +110,14 @@ static G* g_carve(std::size_t size) {
 static G* gfget(P* p, std::size_t size) {
   if (size == sched->stack_size) {
     if (p) {
-      if (p->gfree.empty() && !sched->gfree.empty()) {
+      if (p->gfree.empty() && sched->ngfree.load(std::memory_order_relaxed) != 0) {
         std::lock_guard<Lock> lk(sched->gfree_lock);
         auto& v = sched->gfree;
         for (std::uint32_t i = 0; i < kPoolBatch && !v.empty(); i++) {
           p->gfree.push(v.back());
           v.pop_back();
         }
+        sched->ngfree.store(std::uint32_t(v.size()), std::memory_order_relaxed);
       }
       if (G* g = p->gfree.pop()) return g;
     } else {
@@ -124,6 +125,7 @@ static G* gfget(P* p, std::size_t size) {
       if (!sched->gfree.empty()) {
         G* g = sched->gfree.back();
         sched->gfree.pop_back();
+        sched->ngfree.store(std::uint32_t(sched->gfree.size()), std::memory_order_relaxed);
         return g;
       }
     }
@@ -153,13 +155,18 @@ void gfput(P* p, G* g) {
     if (p->gfree.full()) {
       std::lock_guard<Lock> lk(sched->gfree_lock);
       while (p->gfree.n > kPoolBatch) sched->gfree.push_back(p->gfree.pop());
+      sched->ngfree.store(std::uint32_t(sched->gfree.size()), std::memory_order_relaxed);
     }
     p->gfree.push(g);
     return;
   }
   std::lock_guard<Lock> lk(sched->gfree_lock);
-  if (g->stack.size == sched->stack_size) sched->gfree.push_back(g);
-  else sched->gfree_other.push_back(g);
+  if (g->stack.size == sched->stack_size) {
+    sched->gfree.push_back(g);
+    sched->ngfree.store(std::uint32_t(sched->gfree.size()), std::memory_order_relaxed);
+  } else {
+    sched->gfree_other.push_back(g);
+  }
 }
 
 static std::uint64_t new_goid() {
@@ -215,7 +222,7 @@ void spawn_commit(G* g, void (*invoke)(void*), void (*destroy)(void*), const std
   g->started = false;
   g->preempt = false;
   g->lowwater = reinterpret_cast<std::uintptr_t>(g->stack.hi());
-  g->ctx = bctx::make_fcontext(g->closure_area(), g->fiber.stack_size, &g_entry);
+  __atomic_store_n(&g->ctx, bctx::make_fcontext(g->closure_area(), g->fiber.stack_size, &g_entry), __ATOMIC_RELAXED);
   g->set_status(GStatus::Idle, GStatus::Runnable);
   if (p) {
     p->spawned.store(p->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);

@@ -87,6 +87,7 @@ struct Sched {
   // Free Gs beyond the P caches, by stack size (lock gfree_lock).
   Lock gfree_lock;
   std::vector<G*> gfree;              // default stack size
+  std::atomic<std::uint32_t> ngfree{0}; // gfree.size(), readable without the lock (a hint)
   std::vector<G*> gfree_other;        // other sizes (size in g->stack.size)
 
   // The timer poller: at most one M sleeps until the next timer (Go's netpoll block). pollUntil
