@@ -180,9 +180,9 @@ static std::uint64_t new_goid() {
 
 // g_entry: the first frame of every goroutine.
 static void g_entry(Transfer t) {
-  G* g = static_cast<G*>(t.data);
-  current_m()->g0ctx = t.fctx;
+  G* g = current_g();
   entered_context(g->fiber);
+  g_landed(t);
   g->started = true;
   try {
     g->invoke(g->closure);

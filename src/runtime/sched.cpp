@@ -448,18 +448,143 @@ top:
 
 // ---------------------------------------------------------------------------------------------
 // Switching.
+//
+// A G leaves the CPU in one of three ways (M::After): it yields, it parks, or it exits. What must
+// happen then (queue it, mark it Waiting and release its channel lock, pool it) must happen only
+// once the G is off its stack, so it runs in whichever context is switched to next, on the same
+// M: g0 (execute) or, when the P already has the next G at hand, that G itself (a direct
+// G-to-G switch, which saves the two jumps through g0 that Go's mcall+gogo pay). Every switch
+// passes the G it leaves as the Transfer's data (nullptr when leaving g0); the landing side
+// records the leaver's context and runs its after-action (land()).
 
-// g0_switch: from the running G to its M's g0, which runs m->after. Returns on whichever M
-// resumes the G.
-static void g0_switch(M* m, G* g, M::After after) {
+// begin_run: g becomes m's running G.
+static void begin_run(M* m, P* p, G* g, bool inherit) {
+  if (!inherit) p->schedtick++;
+  g->set_status(GStatus::Runnable, GStatus::Running);
+  g->m = m;
+  m->curg = g;
+  p->switches.store(p->switches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  // Warm the G queued next while this one runs: with a page per G, a cold G costs a TLB and a
+  // cache miss that a batch of short goroutines would otherwise pay one after the other.
+  if (G* next = p->runq.peek(0)) {
+    __builtin_prefetch(next);
+    // Racy by design (a thief may be running `next`): a relaxed atomic read, paired with the
+    // relaxed atomic writes of ctx, so the race is defined and TSan-clean.
+    __builtin_prefetch(__atomic_load_n(&next->ctx, __ATOMIC_RELAXED));
+  }
+}
+
+// after_action: what happens to g, now off its stack, per m->after. Returns g if it must run
+// again at once (an unlockf that declined to park).
+static G* after_action(M* m, G* g, Ctx saved) {
+  __atomic_store_n(&g->ctx, saved, __ATOMIC_RELAXED);
+  if (reinterpret_cast<std::uintptr_t>(saved) < g->lowwater) g->lowwater = reinterpret_cast<std::uintptr_t>(saved);
+  P* p = m->p;
+  switch (m->after) {
+    case M::After::Yield:
+    case M::After::Preempted:
+      g->set_status(GStatus::Running, GStatus::Runnable);
+      runqput(p, g, false);
+      return nullptr;
+    case M::After::Park: {
+      g->set_status(GStatus::Running, GStatus::Waiting);
+      if (TimerNode* tn = m->arm_timer) {
+        m->arm_timer = nullptr;
+        timer_arm(tn, m->arm_when);
+      }
+      if (m->unlockf && !m->unlockf(g, m->unlock_arg)) {
+        g->set_status(GStatus::Waiting, GStatus::Runnable);
+        return g;
+      }
+      return nullptr;
+    }
+    case M::After::Exit: {
+      g->set_status(GStatus::Running, GStatus::Dead);
+#if MPG_ASAN
+      // The frames that never returned (g_entry, goexit) leave their redzones poisoned; the
+      // next G on this stack must not inherit them.
+      {
+        char* sp = static_cast<char*>(saved) - 1024;
+        if (sp < g->stack.lo + kPageSize) sp = g->stack.lo + kPageSize;
+        __asan_unpoison_memory_region(sp, std::size_t(g->closure_area() - sp));
+      }
+#endif
+      bool was_main = g->id == 1;
+      bool locked = g->lockedm != nullptr;
+      if (locked) {
+        g->lockedm = nullptr;
+        g->lock_count = 0;
+        m->lockedg = nullptr;
+      }
+      gfput(p, g);
+      if (was_main) {
+        sched->lock.lock();
+        sched->exiting.store(true, std::memory_order_release);
+        for (M* om : sched->allm) om->park.wake();
+        sched->lock.unlock();
+        sched->poll_note.wake();
+      } else if (locked) {
+        // Go terminates a thread whose locked goroutine exits: its state may be unusual.
+        m->exit_thread = true;
+      }
+      return nullptr;
+    }
+    case M::After::None:
+      break;
+  }
+  fatal("mpg: G switched out with no after-action", true);
+}
+
+// land: the first thing a G does when it runs again (or for the first time): note where the
+// previous context stopped and finish its switch-out.
+static void land(Transfer t) {
+  M* m = current_m();
+  G* prev = static_cast<G*>(t.data);
+  if (!prev) {
+    m->g0ctx = t.fctx;
+    return;
+  }
+  if (G* again = after_action(m, prev, t.fctx)) runqput(m->p, again, true);
+}
+
+void g_landed(Transfer t) { land(t); }
+
+// direct_next: the G to switch to without visiting g0, or nullptr when g0 must decide: the
+// thread is locked, the run is ending, the P is due for its global-queue fairness check or a
+// timer, or its queues are empty.
+static G* direct_next(M* m, bool* inherit) {
+  if (m->lockedg || sched->exiting.load(std::memory_order_relaxed)) return nullptr;
+  P* p = m->p;
+  if (p->schedtick % kFairnessTick == kFairnessTick - 1 && sched->runqsize.load(std::memory_order_relaxed) > 0)
+    return nullptr;
+  if (std::int64_t w = p->timers.when0.load(std::memory_order_relaxed); w != 0 && w <= nanotime()) return nullptr;
+  G* next = runqget(p, inherit);
+  if (next && next->lockedm) {
+    m->handoff = next;  // wired to a thread: g0's schedule hands it over, next thing
+    return nullptr;
+  }
+  return next;
+}
+
+// switch_out: the running G leaves the CPU (yield, park, exit). Returns when it runs again,
+// possibly on another M.
+static void switch_out(M* m, G* g, M::After after) {
   m->after = after;
-  Transfer t = switch_context(g->fiber, m->g0ctx, m->g0fiber, nullptr);
-  current_m()->g0ctx = t.fctx;
+  bool dying = after == M::After::Exit;
+  bool inherit;
+  Transfer t;
+  if (G* next = direct_next(m, &inherit)) {
+    begin_run(m, m->p, next, inherit);
+    t = switch_context(g->fiber, next->ctx, next->fiber, g, dying);
+  } else {
+    m->curg = nullptr;
+    t = switch_context(g->fiber, m->g0ctx, m->g0fiber, g, dying);
+  }
+  land(t);
 }
 
 void goexit(M* m, G* g) {
-  m->after = M::After::Exit;
-  switch_context(g->fiber, m->g0ctx, m->g0fiber, nullptr, /*dying=*/true);
+  switch_out(m, g, M::After::Exit);
   __builtin_unreachable();
 }
 
@@ -491,80 +616,13 @@ static void startlockedm(M* m, G* g) {
   stopm(m);
 }
 
-// execute: runs g on m until it switches out; returns a G to run at once, or nullptr.
+// execute: runs g on m; returns to g0 when the last G of a chain of direct switches leaves for
+// g0. Returns a G to run at once, or nullptr.
 static G* execute(M* m, G* g, bool inherit) {
-  P* p = m->p;
-  if (!inherit) p->schedtick++;
-  g->set_status(GStatus::Runnable, GStatus::Running);
-  g->m = m;
-  m->curg = g;
-  p->switches.store(p->switches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  // Warm the G queued next while this one runs: with a page per G, a cold G costs a TLB and a
-  // cache miss that a batch of short goroutines would otherwise pay one after the other.
-  if (G* next = p->runq.peek(0)) {
-    __builtin_prefetch(next);
-    // Racy by design (a thief may be running `next`): a relaxed atomic read, paired with the
-    // relaxed atomic writes of ctx, so the race is defined and TSan-clean.
-    __builtin_prefetch(__atomic_load_n(&next->ctx, __ATOMIC_RELAXED));
-  }
-  Transfer t = switch_context(m->g0fiber, g->ctx, g->fiber, g);
-  __atomic_store_n(&g->ctx, t.fctx, __ATOMIC_RELAXED);
-  if (reinterpret_cast<std::uintptr_t>(t.fctx) < g->lowwater) g->lowwater = reinterpret_cast<std::uintptr_t>(t.fctx);
+  begin_run(m, m->p, g, inherit);
+  Transfer t = switch_context(m->g0fiber, g->ctx, g->fiber, nullptr);
   m->curg = nullptr;
-  p = m->p;
-  switch (m->after) {
-    case M::After::Yield:
-    case M::After::Preempted:
-      g->set_status(GStatus::Running, GStatus::Runnable);
-      runqput(p, g, false);
-      return nullptr;
-    case M::After::Park: {
-      g->set_status(GStatus::Running, GStatus::Waiting);
-      if (TimerNode* tn = m->arm_timer) {
-        m->arm_timer = nullptr;
-        timer_arm(tn, m->arm_when);
-      }
-      if (m->unlockf && !m->unlockf(g, m->unlock_arg)) {
-        g->set_status(GStatus::Waiting, GStatus::Runnable);
-        return g;
-      }
-      return nullptr;
-    }
-    case M::After::Exit: {
-      g->set_status(GStatus::Running, GStatus::Dead);
-#if MPG_ASAN
-      // The frames that never returned (g_entry, goexit) leave their redzones poisoned; the
-      // next G on this stack must not inherit them.
-      {
-        char* sp = static_cast<char*>(t.fctx) - 1024;
-        if (sp < g->stack.lo + kPageSize) sp = g->stack.lo + kPageSize;
-        __asan_unpoison_memory_region(sp, std::size_t(g->closure_area() - sp));
-      }
-#endif
-      bool was_main = g->id == 1;
-      bool locked = g->lockedm != nullptr;
-      if (locked) {
-        g->lockedm = nullptr;
-        g->lock_count = 0;
-        m->lockedg = nullptr;
-      }
-      gfput(p, g);
-      if (was_main) {
-        sched->lock.lock();
-        sched->exiting.store(true, std::memory_order_release);
-        for (M* om : sched->allm) om->park.wake();
-        sched->lock.unlock();
-        sched->poll_note.wake();
-      } else if (locked) {
-        // Go terminates a thread whose locked goroutine exits: its state may be unusual.
-        m->exit_thread = true;
-      }
-      return nullptr;
-    }
-    case M::After::None:
-      break;
-  }
-  fatal("mpg: G switched out with no after-action", true);
+  return after_action(m, static_cast<G*>(t.data), t.fctx);
 }
 
 void schedule_loop(M* m) {
@@ -589,8 +647,13 @@ void schedule_loop(M* m) {
       if (sched->exiting.load(std::memory_order_acquire)) return;
       g = m->lockedg;
     } else {
-      g = find_runnable(m, &inherit);
-      if (!g) return;
+      if (m->handoff) {
+        g = m->handoff;
+        m->handoff = nullptr;
+      } else {
+        g = find_runnable(m, &inherit);
+        if (!g) return;
+      }
       if (m->spinning) reset_spinning(m);
       if (g->lockedm && g->lockedm != m) {
         startlockedm(m, g);
@@ -636,7 +699,7 @@ void park(WaitReason reason, bool (*unlockf)(G*, void*), void* arg) {
   g->wait_since = std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
   m->unlockf = unlockf;
   m->unlock_arg = arg;
-  g0_switch(m, g, M::After::Park);
+  switch_out(m, g, M::After::Park);
   g->wait_reason = WaitReason::None;
 }
 
@@ -672,7 +735,7 @@ void yield() {
     sched_yield();
     return;
   }
-  g0_switch(m, g, M::After::Yield);
+  switch_out(m, g, M::After::Yield);
 }
 
 }  // namespace mpg

@@ -53,6 +53,7 @@ struct M {
   Note park;
   M* link = nullptr;                  // idle list link (sched.lock)
   G* lockedg = nullptr;               // G wired to this M by lock_os_thread
+  G* handoff = nullptr;               // a runnable G wired to another M, for g0 to hand over
   FastRand rand{0};
   // the action g0 runs after a G switches out (Go's mcall functions)
   enum class After : std::uint8_t { None, Yield, Park, Exit, Preempted } after = After::None;
@@ -142,7 +143,9 @@ void acquirep(M* m, P* p);
 P* releasep(M* m);
 void handoffp(P* p);
 void start_thread(M* m);
-// goexit: the finished G switches to g0 for the last time.
+// g_landed: a new G's first act (g_entry): finish the switch that started it.
+void g_landed(Transfer t);
+// goexit: the finished G leaves the CPU for the last time.
 [[noreturn]] void goexit(M* m, G* g);
 
 // Debugging (debug.cpp).
