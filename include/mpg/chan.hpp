@@ -37,10 +37,17 @@ class Chan {
     if (!c_) detail::block_forever(0);
     detail::chan_send(c_, &v);
   }
-  // try_send: sends only if it would not block; false otherwise (v is then left untouched).
-  bool try_send(T v) {
+  // try_send: sends only if it would not block; false otherwise. The rvalue form moves from v
+  // only on success, so a move-only value survives a failed try.
+  bool try_send(T&& v) {
     if (!c_) return false;
     return detail::chan_try_send(c_, &v);
+  }
+  bool try_send(const T& v)
+    requires std::copy_constructible<T>
+  {
+    T copy(v);
+    return try_send(std::move(copy));
   }
   // recv: blocks for a value; nullopt once the channel is closed and drained.
   std::optional<T> recv() {

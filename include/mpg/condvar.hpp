@@ -1,5 +1,11 @@
 // condvar.hpp: mpg::CondVar, Go's sync.Cond over an mpg::Mutex.
+//
+// Go's notifyList: wait takes a ticket under a short internal lock, releases the Mutex with no
+// lock held, then parks only if its ticket has not been signalled meanwhile. Holding an
+// internal lock across Mutex::unlock would deadlock: a starving Mutex hands itself over and
+// yields to the new owner, which may signal.
 #pragma once
+#include <cstdint>
 #include <mutex>
 
 #include "mpg/detail/lock.hpp"
@@ -31,7 +37,9 @@ class CondVar {
 
  private:
   detail::Lock lock_;
-  detail::CondWaiter* head_ = nullptr;
+  std::uint64_t wait_ticket_ = 0;    // next ticket to hand to a waiter (lock_)
+  std::uint64_t notify_ticket_ = 0;  // every ticket below this has been signalled (lock_)
+  detail::CondWaiter* head_ = nullptr;  // parked waiters, in ticket order (lock_)
   detail::CondWaiter* tail_ = nullptr;
 };
 

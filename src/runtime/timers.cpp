@@ -136,18 +136,20 @@ std::int64_t run_timers(P* p, std::int64_t now) {
         Entry e = th.heap[0];
         th.pop_top();
         std::uint64_t seq = e.seq;
-        if (e.node->state.compare_exchange_strong(seq, seq & ~std::uint64_t(1), std::memory_order_acq_rel)) {
-          if (std::int64_t period = e.node->period.load(std::memory_order_relaxed); period > 0) {
-            // Ticker: re-arm at the next multiple of the period after now (Go drops missed ticks).
+        std::int64_t period = e.node->period.load(std::memory_order_relaxed);
+        // One CAS decides between this firing and a concurrent stop: a one-shot timer goes from
+        // armed to disarmed; a ticker goes straight to its next arm, so a stop() can never slip
+        // between "fired" and "re-armed" and be lost.
+        std::uint64_t next = period > 0 ? (((seq >> 1) + 1) << 1) | 1 : seq & ~std::uint64_t(1);
+        if (e.node->state.compare_exchange_strong(seq, next, std::memory_order_acq_rel)) {
+          if (period > 0) {
+            // Re-arm at the next multiple of the period after now (Go drops missed ticks).
             std::int64_t when = e.when + period * (1 + (now - e.when) / period);
-            std::uint64_t next = (((seq >> 1) + 1) << 1) | 1;
-            std::uint64_t expect = seq & ~std::uint64_t(1);
-            if (e.node->state.compare_exchange_strong(expect, next, std::memory_order_acq_rel)) {
-              e.node->ref();
-              th.push(Entry{when, e.node, next});
-            }
+            e.node->ref();
+            e.node->home.store(p, std::memory_order_release);
+            th.push(Entry{when, e.node, next});
           }
-          fire[nfire++] = {e.node, seq};
+          fire[nfire++] = {e.node, e.seq};
         } else {
           drop[ndrop++] = e.node;
         }

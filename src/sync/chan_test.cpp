@@ -779,3 +779,20 @@ TEST(ChanStress, NoMessageLostOrDuplicatedRandomTopologies) {
 }
 
 }  // namespace
+
+namespace {
+// Invariant: a failed try_send of a move-only value leaves the value with the caller.
+TEST(ChanTry, FailedTrySendKeepsMoveOnlyValue) {
+  mpg::run([] {
+    mpg::Chan<std::unique_ptr<int>> full(1);
+    EXPECT_TRUE(full.try_send(std::make_unique<int>(1)));
+    auto v = std::make_unique<int>(2);
+    EXPECT_FALSE(full.try_send(std::move(v)));
+    ASSERT_NE(v, nullptr) << "a failed try_send consumed the value";
+    EXPECT_EQ(*v, 2);
+    EXPECT_EQ(**full.recv(), 1);
+    EXPECT_TRUE(full.try_send(std::move(v)));
+    EXPECT_EQ(**full.recv(), 2);
+  });
+}
+}  // namespace

@@ -55,7 +55,10 @@ void Mutex::lock_slow() {
 }
 
 void Mutex::unlock_slow(std::int32_t nw) {
-  if (!((nw + kLocked) & kLocked)) throw SyncMisuse("mpg::Mutex: unlock of unlocked mutex");
+  if (!((nw + kLocked) & kLocked)) {
+    state_.fetch_add(kLocked, std::memory_order_relaxed);  // undo, so the mutex stays usable
+    throw SyncMisuse("mpg::Mutex: unlock of unlocked mutex");
+  }
   if (!(nw & kStarving)) {
     std::int32_t old = nw;
     for (;;) {

@@ -90,9 +90,10 @@ void spin_pause() {
 
 std::int64_t now_ns() { return nanotime(); }
 
-// CondWaiter: a goroutine parked in CondVar::wait; lives on its stack.
+// CondWaiter: a goroutine parked in CondVar::wait with its ticket; lives on its stack.
 struct CondWaiter {
   G* g;
+  std::uint64_t ticket;
   CondWaiter* next = nullptr;
 };
 
@@ -104,20 +105,43 @@ void CondVar::wait(Mutex& m) {
   using namespace detail;
   G* g = current_g();
   if (!g) throw RuntimeMisuse("mpg::CondVar::wait outside a goroutine");
-  CondWaiter w{g};
   lock_.lock();
-  if (tail_) tail_->next = &w; else head_ = &w;
-  tail_ = &w;
-  // Still holding lock_: a signal cannot find us before we are parked.
+  std::uint64_t ticket = wait_ticket_++;
+  lock_.unlock();
   m.unlock();
-  park(WaitReason::CondWait, unlock_lock, &lock_);
+  lock_.lock();
+  if (ticket < notify_ticket_) {  // signalled between the unlock and now
+    lock_.unlock();
+  } else {
+    CondWaiter w{g, ticket};
+    // Waiters queue in ticket order. Usually ours is the newest (append at the tail); one that
+    // took a later ticket may have parked first (walk to our place).
+    if (!tail_ || tail_->ticket < ticket) {
+      if (tail_) tail_->next = &w; else head_ = &w;
+      tail_ = &w;
+    } else {
+      CondWaiter** at = &head_;
+      while ((*at)->ticket < ticket) at = &(*at)->next;
+      w.next = *at;
+      *at = &w;
+    }
+    park(WaitReason::CondWait, unlock_lock, &lock_);
+  }
   m.lock();
 }
 
 void CondVar::signal() {
   lock_.lock();
-  detail::CondWaiter* w = head_;
-  if (w) {
+  if (notify_ticket_ == wait_ticket_) {  // nobody waits
+    lock_.unlock();
+    return;
+  }
+  std::uint64_t t = notify_ticket_++;
+  // The holder of ticket t may not have parked yet; then it will see its ticket signalled.
+  // Tickets below t were signalled already, so ticket t, if parked, is at the head.
+  detail::CondWaiter* w = nullptr;
+  if (head_ && head_->ticket == t) {
+    w = head_;
     head_ = w->next;
     if (!head_) tail_ = nullptr;
   }
@@ -127,20 +151,28 @@ void CondVar::signal() {
 
 void CondVar::broadcast() {
   lock_.lock();
+  notify_ticket_ = wait_ticket_;
   detail::CondWaiter* w = head_;
   head_ = tail_ = nullptr;
   lock_.unlock();
   while (w) {
-    detail::CondWaiter* next = w->next;
+    detail::CondWaiter* next = w->next;  // read before the waiter runs and its stack moves on
     detail::ready(w->g);
     w = next;
   }
 }
 
-void Semaphore::acquire() { sema_.acquire(false, int(detail::WaitReason::Semacquire)); }
+void Semaphore::acquire() {
+  sema_.acquire(false, int(detail::WaitReason::Semacquire));
+  held_.fetch_add(1, std::memory_order_relaxed);
+}
 
 void Semaphore::release() {
-  if (sema_.count() >= max_) throw SyncMisuse("mpg::Semaphore: released more than acquired");
+  // Claim one held unit first (a CAS loop, so two racing over-releases cannot both pass).
+  std::uint32_t h = held_.load(std::memory_order_relaxed);
+  do {
+    if (h == 0) throw SyncMisuse("mpg::Semaphore: released more than acquired");
+  } while (!held_.compare_exchange_weak(h, h - 1, std::memory_order_relaxed));
   sema_.release(false);
 }
 

@@ -167,10 +167,9 @@ TEST(Mutex, UnlockOfUnlockedThrows) {
 }
 
 // Invariant (Go makes this a fatal error; mpg throws, so a caller may catch it and go on): the
-// failed unlock leaves the mutex usable. DISABLED until fixed: Mutex::unlock (mutex.hpp)
-// subtracts kLocked before unlock_slow checks, so the throw leaves state -1 (every bit set:
-// locked, woken, starving, waiters) and the mutex can never be taken again.
-TEST(Mutex, DISABLED_UsableAfterUnlockOfUnlockedThrows) {
+// failed unlock leaves the mutex usable. (Regression: unlock subtracted kLocked before checking,
+// so the throw left the state at -1 and the mutex could never be taken again.)
+TEST(Mutex, UsableAfterUnlockOfUnlockedThrows) {
   mpg::run([] {
     mpg::Mutex m;
     EXPECT_THROW(m.unlock(), mpg::SyncMisuse);
@@ -460,12 +459,11 @@ TEST(CondVar, BroadcastWakesAllSignalWakesOne) {
 }
 
 // Invariant: CondVar::wait on a mutex in starvation mode does not deadlock at procs 1.
-// DISABLED until fixed: CondVar::wait (sema.cpp) calls m.unlock() while holding the CondVar's
-// internal thread-level Lock; in starvation mode Mutex::unlock hands the mutex to the oldest
-// waiter and yields (Sema::release(handoff) -> mpg::yield()) with that Lock still held. The new
-// owner's cv.signal() then blocks the only M on the Lock's futex: a hang. Run in a child process
-// with an alarm, so the bug fails the test instead of hanging it.
-TEST(CondVar, DISABLED_WaitOnStarvingMutexDoesNotDeadlock) {
+// (Regression: wait called m.unlock() while holding the CondVar's internal thread-level Lock;
+// a starving Mutex hands itself over and yields to the new owner, whose cv.signal() then
+// blocked the only M on that Lock. Now wait takes a ticket, Go's notifyList.) Run in a child
+// process with an alarm, so a regression fails the test instead of hanging it.
+TEST(CondVar, WaitOnStarvingMutexDoesNotDeadlock) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
       {
