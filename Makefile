@@ -39,16 +39,16 @@ test: test-release test-asan test-tsan
 	@echo "make test: all three builds passed"
 
 test-release: build
-	@cd build && ctest --output-on-failure -j $(JOBS) --timeout 300
+	@cd build && ctest --output-on-failure --timeout 300
 
 test-asan: build-asan
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0 \
 	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 MPG_TEST_SCALE=asan \
-	  ctest --output-on-failure -j $(JOBS) --timeout 600
+	  ctest --output-on-failure --timeout 600
 
 test-tsan: build-tsan
 	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 MPG_TEST_SCALE=tsan \
-	  ctest --output-on-failure -j $(JOBS) --timeout 600 -L 'runtime|sync'
+	  ctest --output-on-failure --timeout 600 -L 'runtime|sync'
 
 clean:
 	rm -rf build build-asan build-tsan

@@ -436,6 +436,15 @@ top:
     sched->lock.unlock();
     if (pp) {
       acquirep(m, pp);
+      // Run every P's due timers now, not just this P's: the P that holds them may belong to
+      // an M the OS has not scheduled yet, and the steal pass that would reach them is closed
+      // while that M counts as spinning. Left alone, timers fired milliseconds late and this M
+      // circled the poller with a negative delay.
+      std::int64_t now = nanotime();
+      for (P* p2 : sched->allp) {
+        std::int64_t w = p2->timers.when0.load(std::memory_order_acquire);
+        if (w != 0 && w <= now) run_timers(p2, now);
+      }
       goto top;
     }
     // Every P is busy: their Ms run the timers. Fall through to sleep.
