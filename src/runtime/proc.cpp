@@ -1,6 +1,7 @@
 // proc.cpp: the life of Gs and Ms: spawn, the G pools, goroutine entry and exit, starting and
 // ending a run, thread locking, and the small public calls (goid, sleep, stats).
 #include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 
 #include <cstdio>
@@ -288,6 +289,9 @@ int detail::run_main(const Config& cfg, int (*invoke)(void*), void* main_closure
   sched->max_threads = cfg.max_threads > 0 ? cfg.max_threads : 10000;
   sched->cpus = allowed_cpus();
   sched->start_time = nanotime();
+  cpu_set_t caller_cpus;
+  CPU_ZERO(&caller_cpus);
+  bool restore_cpus = cfg.pin_procs && sched_getaffinity(0, sizeof caller_cpus, &caller_cpus) == 0;
   for (int i = 0; i < sched->procs; i++) {
     P* p = new P();
     p->id = i;
@@ -331,6 +335,7 @@ int detail::run_main(const Config& cfg, int (*invoke)(void*), void* main_closure
   for (M* m : ms)
     if (m->thread.joinable()) m->thread.join();
   int code = sched->exit_code;
+  if (restore_cpus) sched_setaffinity(0, sizeof caller_cpus, &caller_cpus);
   m_signal_stack_free(m0);
   restore_signal_handlers();
   for (G* g = sched->allg; g; g = g->alllink) {

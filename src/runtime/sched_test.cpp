@@ -383,4 +383,42 @@ TEST(Stacks, MillionLiveGoroutines) {
   EXPECT_LT(maps, 10000u) << "stack guards split mappings";
 }
 
+// pin_procs: the M holding P i runs on CPU (i mod allowed CPUs), however Ps move between Ms.
+TEST(Sched, PinProcsPinsEachPToItsCpu) {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+  for (int i = 0; i < CPU_SETSIZE; i++)
+    if (CPU_ISSET(i, &set)) cpus.push_back(i);
+  std::atomic<int> checked{0}, wrong{0};
+  mpg::run(
+      [&] {
+        mpg::WaitGroup wg;
+        for (int i = 0; i < 64; i++) {
+          wg.add(1);
+          mpg::go([&] {
+            for (int k = 0; k < 20; k++) {
+              // Read the P and the CPU with no switch in between (no runtime call here).
+              int p = mpg::detail::current_m()->p->id;
+              int cpu = sched_getcpu();
+              if (cpu != cpus[std::size_t(p) % cpus.size()]) wrong++;
+              checked++;
+              mpg::yield();
+            }
+            wg.done();
+          });
+        }
+        wg.wait();
+      },
+      mpg::Config{.procs = 2, .pin_procs = true});
+  EXPECT_EQ(checked.load(), 64 * 20);
+  EXPECT_EQ(wrong.load(), 0);
+  // run() gives the calling thread (M0, pinned while it held a P) its CPU mask back.
+  cpu_set_t after;
+  CPU_ZERO(&after);
+  ASSERT_EQ(sched_getaffinity(0, sizeof after, &after), 0);
+  EXPECT_TRUE(CPU_EQUAL(&set, &after));
+}
+
 }  // namespace

@@ -482,7 +482,8 @@ TEST(ChanElems, NonTrivialDestructorNoLeakNoDoubleDestroy) {
   for (int procs : kProcs) {
     Tracked::live = 0;
     Tracked::bad = 0;
-    long sum = 0, closed_senders = 0;
+    long sum = 0;
+    std::atomic<long> closed_senders{0};  // incremented by concurrent goroutines
     mpg::run(
         [&] {
           for (std::size_t cap : {std::size_t(0), std::size_t(1), std::size_t(8)}) {
@@ -537,7 +538,7 @@ TEST(ChanElems, NonTrivialDestructorNoLeakNoDoubleDestroy) {
         },
         mpg::Config{.procs = procs});
     EXPECT_EQ(sum, 3 * (long(n) * (n - 1) / 2)) << "procs=" << procs;
-    EXPECT_EQ(closed_senders, 10) << "procs=" << procs;
+    EXPECT_EQ(closed_senders.load(), 10) << "procs=" << procs;
     EXPECT_EQ(Tracked::live.load(), 0) << "procs=" << procs;
     EXPECT_EQ(Tracked::bad.load(), 0) << "procs=" << procs;
   }
