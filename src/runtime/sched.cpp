@@ -491,9 +491,12 @@ static G* after_action(M* m, G* g, Ctx saved) {
   P* p = m->p;
   switch (m->after) {
     case M::After::Yield:
-    case M::After::Preempted:
       g->set_status(GStatus::Running, GStatus::Runnable);
       runqput(p, g, false);
+      return nullptr;
+    case M::After::YieldGlobal:
+      g->set_status(GStatus::Running, GStatus::Runnable);
+      globrunqput_batch(&g, 1);
       return nullptr;
     case M::After::Park: {
       g->set_status(GStatus::Running, GStatus::Waiting);
@@ -730,6 +733,11 @@ void ready(G* g) {
     globrunqput_batch(&g, 1);
   }
   wakep();
+}
+
+void yield_global() {
+  M* m = current_m();
+  if (G* g = m ? m->curg : nullptr) switch_out(m, g, M::After::YieldGlobal);
 }
 
 }  // namespace mpg::detail

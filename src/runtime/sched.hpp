@@ -56,7 +56,7 @@ struct M {
   G* handoff = nullptr;               // a runnable G wired to another M, for g0 to hand over
   FastRand rand{0};
   // the action g0 runs after a G switches out (Go's mcall functions)
-  enum class After : std::uint8_t { None, Yield, Park, Exit, Preempted } after = After::None;
+  enum class After : std::uint8_t { None, Yield, YieldGlobal, Park, Exit } after = After::None;
   bool (*unlockf)(G*, void*) = nullptr;
   void* unlock_arg = nullptr;
   TimerNode* arm_timer = nullptr;     // arm after parking (sleep, select timeout)
@@ -124,6 +124,8 @@ void park_with_timer(WaitReason reason, bool (*unlockf)(G*, void*), void* arg, T
 // ready: makes a Waiting G runnable, in the caller's runnext (Go's goready). From a thread
 // without a P, onto the global queue.
 void ready(G* g);
+// yield_global: the current G goes to the back of the global queue (Go's Gosched).
+void yield_global();
 // wakep: starts a spinning M if there are idle Ps and no spinner.
 void wakep();
 // break_poller: wakes the M sleeping until the next timer if `when` is earlier than its wake-up.

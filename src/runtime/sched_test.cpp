@@ -102,23 +102,52 @@ TEST(Sleep, SleepsAtLeastTheDuration) {
   }
 }
 
-// Spawning 258 goroutines without running any: runnext holds the last, the ring the 128
-// newest of the rest, and the first overflow moved 128 + 1 to the global queue.
+// runqput into a full ring: runnext keeps the newest, and the overflow moves the older half of
+// the ring plus the kicked-out G (128 + 1) to the global queue. Driven with fake Gs on a spare
+// P at procs=1, where no other M exists to pick them up; they are taken back before they run.
 TEST(RunQueue, OverflowMovesHalfToGlobal) {
   mpg::run(
       [] {
-        std::atomic<int> ran{0};
-        for (int i = 0; i < 258; i++) mpg::go([&] { ran++; });
-        mpg::detail::P* p = mpg::detail::current_m()->p;
+        using namespace mpg::detail;
+        auto p = std::make_unique<P>();
+        auto fake = [](std::uintptr_t i) { return reinterpret_cast<G*>((i + 1) * 64); };
+        for (std::uintptr_t i = 0; i < 258; i++) runqput(p.get(), fake(i), true);
         EXPECT_EQ(p->runq.size(), 128u);
-        EXPECT_NE(p->runnext.load(), nullptr);
+        EXPECT_EQ(p->runnext.load(), fake(257));
         EXPECT_EQ(mpg::stats().global_queue, 129u);
+        sched->lock.lock();
+        std::vector<G*> moved;
+        for (int i = 0; i < 129; i++) moved.push_back(sched->runq.pop());
+        sched->runqsize.store(0);
+        sched->lock.unlock();
+        for (std::uintptr_t i = 0; i < 128; i++) EXPECT_EQ(moved[i], fake(i)) << "oldest half, in order";
+        EXPECT_EQ(moved[128], fake(256)) << "then the G kicked out of runnext";
+        for (std::uintptr_t i = 128; i < 256; i++) EXPECT_EQ(p->runq.pop(), fake(i));
+      },
+      mpg::Config{.procs = 1});
+}
+
+// A goroutine spawning in a loop steps aside when its P's ring fills, so its children run hot
+// on this P instead of overflowing to the global queue; all of them run.
+TEST(Spawn, SpawnerStepsAsideInsteadOfOverflowing) {
+  mpg::run(
+      [] {
+        std::atomic<int> ran{0};
+        std::uint64_t max_global = 0;
         mpg::WaitGroup wg;
-        wg.add(1);
-        mpg::go([&] { wg.done(); });
+        const int n = 5000;
+        wg.add(n);
+        for (int i = 0; i < n; i++) {
+          mpg::go([&] {
+            ran++;
+            wg.done();
+          });
+          max_global = std::max(max_global, mpg::stats().global_queue);
+        }
         wg.wait();
-        while (ran.load() < 258) mpg::yield();
-        EXPECT_EQ(mpg::stats().global_queue, 0u);
+        EXPECT_EQ(ran.load(), n);
+        EXPECT_EQ(max_global, 0u) << "children overflowed to the global queue";
+        EXPECT_LE(mpg::stats().goroutines, 1u);
       },
       mpg::Config{.procs = 1});
 }
