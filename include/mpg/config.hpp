@@ -1,5 +1,6 @@
 // config.hpp: mpg::Config, the knobs of one mpg::run().
 #pragma once
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 
@@ -19,6 +20,11 @@ struct Config {
   int schedtrace_ms = 0;
   // max_threads: cap on M count, Go's debug.SetMaxThreads default.
   int max_threads = 10000;
+  // time_slice: how long a goroutine may run before sysmon preempts it (Go fixes 10 ms).
+  std::chrono::nanoseconds time_slice = std::chrono::milliseconds(10);
+  // async_preempt: preempt goroutines that make no runtime calls, by signal (Go 1.14's
+  // asynchronous preemption). Also off with MPG_DEBUG=asyncpreemptoff=1, and under TSan.
+  bool async_preempt = true;
 };
 
 }  // namespace mpg

@@ -60,6 +60,42 @@ int run(F&& main, Config cfg = {}) {
 
 // yield: Gosched. The current goroutine goes to the back of the run queue.
 void yield();
+
+namespace detail {
+void entersyscall();
+void exitsyscall();
+void nopreempt_enter();
+void nopreempt_exit();
+}  // namespace detail
+
+// blocking: runs f, a call that may block its thread (file I/O, a blocking library, sleep(3)),
+// and returns its result: Go's entersyscall/exitsyscall. The goroutine keeps its thread; if
+// the call outlasts a sysmon tick while other work waits, sysmon hands the P to another thread,
+// and on return the goroutine takes a P back (or waits for one). Cheap when the call is short:
+// a few stores on entry, one CAS on return. f must not park the goroutine (no channel or mutex
+// waits inside): it runs as a plain thread would. Exceptions from f propagate.
+template <class F>
+decltype(auto) blocking(F&& f) {
+  detail::entersyscall();
+  struct Exit {
+    ~Exit() { detail::exitsyscall(); }
+  } exit_guard;
+  return std::forward<F>(f)();
+}
+
+// preempt_point: a place where a long computation offers to yield if it has used its time
+// slice (cooperative preemption; one load when it has not).
+void preempt_point();
+
+// NoPreempt: while alive, the goroutine is never preempted asynchronously (it still yields at
+// its own runtime calls). For short sections that must not be interrupted mid-way.
+class NoPreempt {
+ public:
+  NoPreempt() { detail::nopreempt_enter(); }
+  ~NoPreempt() { detail::nopreempt_exit(); }
+  NoPreempt(const NoPreempt&) = delete;
+  NoPreempt& operator=(const NoPreempt&) = delete;
+};
 // sleep_for / sleep_until: park the goroutine on a per-P timer.
 void sleep_for(std::chrono::nanoseconds d);
 void sleep_until(std::chrono::steady_clock::time_point t);
@@ -90,6 +126,11 @@ struct Stats {
   std::uint64_t stolen = 0;    // goroutines taken by steals
   std::uint64_t global_queue = 0;
   std::uint64_t parks = 0;     // M futex parks
+  std::uint64_t preempt_coop = 0;     // preemptions honoured at a runtime entry
+  std::uint64_t preempt_async = 0;    // preemptions by signal at a safe point
+  std::uint64_t preempt_refused = 0;  // signals that found no safe point
+  std::uint64_t retakes = 0;          // Ps taken back from blocking calls by sysmon
+  std::uint64_t blocking_calls = 0;   // mpg::blocking calls
   int procs = 0, idle_procs = 0, threads = 0, idle_threads = 0, spinning = 0;
 };
 Stats stats();

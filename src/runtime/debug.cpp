@@ -8,7 +8,6 @@
 
 #include <cstring>
 #include <string>
-#include <thread>
 
 #include "runtime/sched.hpp"
 
@@ -76,6 +75,7 @@ void dump_to(Out& o) {
     switch (st) {
       case GStatus::Runnable: o.s("runnable"); break;
       case GStatus::Running: o.s("running"); break;
+      case GStatus::Syscall: o.s("syscall"); break;
       case GStatus::Waiting: {
         o.s(wait_reason_string(g->wait_reason));
         std::int64_t waited = now - g->wait_since;
@@ -131,25 +131,25 @@ void fatal(const char* msg, bool with_dump) {
 
 // ---------------------------------------------------------------------------------------------
 // schedtrace: Go's "SCHED 1004ms: gomaxprocs=2 idleprocs=0 threads=5 spinningthreads=0
-// idlethreads=2 runqueue=0 [0 0]" every period, from a thread of its own.
+// idlethreads=2 runqueue=0 [0 0]" line, printed by sysmon every period, plus mpg's preemption
+// counts (cooperative/asynchronous/refused) and P retakes before the per-P queue lengths.
 
-namespace {
-std::thread trace_thread;
-Note trace_stop;
-}  // namespace
-
-void schedtrace_line(Out& o) {
+static void schedtrace_line(Out& o) {
   std::int64_t ms = (nanotime() - sched->start_time) / 1'000'000;
   sched->lock.lock();
   int threads = int(sched->allm.size());
   int idle_threads = sched->nmidle;
   sched->lock.unlock();
+  std::uint64_t coop = 0;
+  for (P* p : sched->allp) coop += p->preempt_coop.load(std::memory_order_relaxed);
   o.s("SCHED ").u(std::uint64_t(ms)).s("ms: gomaxprocs=").u(std::uint64_t(sched->procs));
   o.s(" idleprocs=").u(std::uint64_t(sched->npidle.load()));
   o.s(" threads=").u(std::uint64_t(threads));
   o.s(" spinningthreads=").u(std::uint64_t(sched->nmspinning.load()));
   o.s(" idlethreads=").u(std::uint64_t(idle_threads));
   o.s(" runqueue=").u(sched->runqsize.load());
+  o.s(" preempt=").u(coop).c('/').u(sched->preempt_async.load()).c('/').u(sched->preempt_refused.load());
+  o.s(" retake=").u(sched->retakes.load());
   o.s(" [");
   for (std::size_t i = 0; i < sched->allp.size(); i++) {
     P* p = sched->allp[i];
@@ -159,20 +159,9 @@ void schedtrace_line(Out& o) {
   o.s("]\n");
 }
 
-void schedtrace_start(int ms) {
-  trace_stop.clear();
-  trace_thread = std::thread([ms] {
-    while (!trace_stop.sleep_for(std::int64_t(ms) * 1'000'000)) {
-      Out o(2);
-      schedtrace_line(o);
-    }
-  });
-}
-
-void schedtrace_stop() {
-  if (!trace_thread.joinable()) return;
-  trace_stop.wake();
-  trace_thread.join();
+void schedtrace_line_to_stderr() {
+  Out o(2);
+  schedtrace_line(o);
 }
 
 }  // namespace mpg::detail

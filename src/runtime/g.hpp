@@ -22,6 +22,8 @@ enum class GStatus : std::uint8_t {
   Waiting,   // parked; owned by whoever holds its wake-up (a channel wait queue, a timer, a
              // semaphore); exactly one party calls ready(); -> Runnable
   Dead,      // finished, on its way to a free pool; -> Idle
+  Syscall,   // in mpg::blocking on M g->m, which owns the stack; its P may be retaken; -> Running,
+             // or Runnable (no P on return: queued globally)
 };
 
 // WaitReason: why a Waiting G waits, as the goroutine dump prints it (Go's waitReason strings).
@@ -53,7 +55,10 @@ struct alignas(64) G {
   G* schedlink = nullptr;        // link in a GQueue (owner: the queue's lock or owner)
   std::uint64_t id = 0;          // goroutine id; 0 while Idle
   bool started = false;          // the closure has begun running (owner: the running M)
-  bool preempt = false;          // yield at the next runtime entry (set by sysmon)
+  std::atomic<bool> preempt{false};  // yield at the next runtime entry (set by sysmon)
+  std::uint32_t nopreempt = 0;   // mpg::NoPreempt depth: refuse asynchronous preemption
+  bool async_wired = false;      // wired to its M by an async preemption until its next switch
+  std::uint32_t syscall_depth = 0;  // nesting of mpg::blocking (owner: the G)
 
   // --- closure (in the same top page, below the G) ---
   void (*invoke)(void*) = nullptr;

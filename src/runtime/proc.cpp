@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -213,7 +215,7 @@ SpawnSlot spawn_begin(std::size_t stack_size) {
 void spawn_commit(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where) {
   M* m = current_m();
   P* p = m ? m->p : nullptr;
-  G* parent = m ? m->curg : nullptr;
+  G* parent = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
   g->id = new_goid();
   g->invoke = invoke;
   g->destroy = destroy;
@@ -246,6 +248,8 @@ void spawn_commit(G* g, void (*invoke)(void*), void (*destroy)(void*), const std
     sched->lock.unlock();
   }
   wakep();
+  if (parent && parent->preempt.load(std::memory_order_relaxed) && parent->status.load(std::memory_order_relaxed) == GStatus::Running)
+    preempt_now(parent);
 }
 
 void destroy_g_closure(G* g) {
@@ -257,6 +261,7 @@ void destroy_g_closure(G* g) {
 // Ms.
 
 static void mstart(M* m) {
+  m->tid = int(syscall(SYS_gettid));
   set_current_m(m);
   fiber_of_thread(m->g0fiber);
   m_signal_stack_init(m);
@@ -299,6 +304,11 @@ int detail::run_main(const Config& cfg, int (*invoke)(void*), void* main_closure
   sched->pin_procs = cfg.pin_procs;
   sched->max_threads = cfg.max_threads > 0 ? cfg.max_threads : 10000;
   sched->cpus = allowed_cpus();
+  sched->time_slice = cfg.time_slice.count() > 0 ? cfg.time_slice.count() : 10'000'000;
+  sched->async_preempt = cfg.async_preempt && debug_option("asyncpreemptoff") != 1;
+#if MPG_TSAN
+  sched->async_preempt = false;  // TSan delivers signals late, at its own points: never a safe point
+#endif
   sched->start_time = nanotime();
   cpu_set_t caller_cpus;
   CPU_ZERO(&caller_cpus);
@@ -312,15 +322,17 @@ int detail::run_main(const Config& cfg, int (*invoke)(void*), void* main_closure
   m0->id = 0;
   m0->rand.s = std::uint64_t(nanotime()) | 1;
   sched->allm.push_back(m0);
+  m0->tid = int(syscall(SYS_gettid));
   set_current_m(m0);
   fiber_of_thread(m0->g0fiber);
   install_signal_handlers();
+  preempt_init();
   m_signal_stack_init(m0);
   acquirep(m0, sched->allp[0]);
   sched->lock.lock();
   for (int i = sched->procs - 1; i >= 1; i--) {
     P* p = sched->allp[std::size_t(i)];
-    p->status = PStatus::Idle;
+    p->status.store(PStatus::Idle, std::memory_order_release);
     p->link = sched->pidle;
     sched->pidle = p;
     sched->npidle.fetch_add(1);
@@ -328,7 +340,7 @@ int detail::run_main(const Config& cfg, int (*invoke)(void*), void* main_closure
   sched->lock.unlock();
 
   int trace_ms = cfg.schedtrace_ms > 0 ? cfg.schedtrace_ms : debug_option("schedtrace");
-  if (trace_ms > 0) schedtrace_start(trace_ms);
+  sysmon_start(trace_ms > 0 ? trace_ms : 0);
 
   struct MainFn {
     int (*invoke)(void*);
@@ -339,7 +351,7 @@ int detail::run_main(const Config& cfg, int (*invoke)(void*), void* main_closure
   schedule_loop(m0);
 
   // The main goroutine returned: every M leaves its loop; collect them.
-  schedtrace_stop();
+  sysmon_stop();
   sched->lock.lock();
   std::vector<M*> ms = sched->allm;
   sched->lock.unlock();
@@ -392,17 +404,18 @@ void sleep_for(std::chrono::nanoseconds d) {
 
 void lock_os_thread() {
   M* m = current_m();
-  G* g = m ? m->curg : nullptr;
+  G* g = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
   if (!g) throw RuntimeMisuse("mpg::lock_os_thread outside a goroutine");
   if (g->lock_count++ == 0) {
     g->lockedm = m;
     m->lockedg = g;
+    g->async_wired = false;  // now wired by the user, until the matching unlock
   }
 }
 
 void unlock_os_thread() {
   M* m = current_m();
-  G* g = m ? m->curg : nullptr;
+  G* g = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
   if (!g || g->lock_count == 0) return;  // Go: unlocking an unlocked goroutine is a no-op
   if (--g->lock_count == 0) {
     g->lockedm = nullptr;
@@ -428,6 +441,13 @@ Stats stats() {
     }
   }
   s.goroutines = s.runnable + s.running + s.waiting;
+  for (P* p : sched->allp) {
+    s.preempt_coop += p->preempt_coop.load(std::memory_order_relaxed);
+    s.blocking_calls += p->blocking_calls.load(std::memory_order_relaxed);
+  }
+  s.preempt_async = sched->preempt_async.load(std::memory_order_relaxed);
+  s.preempt_refused = sched->preempt_refused.load(std::memory_order_relaxed);
+  s.retakes = sched->retakes.load(std::memory_order_relaxed);
   s.global_queue = sched->runqsize.load(std::memory_order_relaxed);
   s.parks = sched->nparks.load(std::memory_order_relaxed);
   s.procs = sched->procs;

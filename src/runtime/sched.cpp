@@ -56,7 +56,7 @@ __attribute__((noinline)) M* current_m() {
 __attribute__((noinline)) G* current_g() {
   asm volatile("" ::: "memory");
   M* m = tls_m;
-  return m ? m->curg : nullptr;
+  return m ? m->curg.load(std::memory_order_relaxed) : nullptr;
 }
 void set_current_m(M* m) { tls_m = m; }
 
@@ -161,7 +161,7 @@ static G* runqsteal(P* pp, P* p2, bool steal_runnext) {
 // Idle Ps and Ms (sched->lock held for all of these).
 
 static void pidleput(P* p) {
-  p->status = PStatus::Idle;
+  p->status.store(PStatus::Idle, std::memory_order_release);
   p->link = sched->pidle;
   sched->pidle = p;
   sched->npidle.fetch_add(1, std::memory_order_seq_cst);
@@ -200,16 +200,17 @@ static void pin_to_cpu(M* m, P* p) {
 }
 
 void acquirep(M* m, P* p) {
+  if (sched->sysmon_deep.load(std::memory_order_relaxed)) sysmon_wake();
   P* prev = m->p;
   m->p = p;
-  p->m = m;
-  p->status = PStatus::Running;
+  p->m.store(m, std::memory_order_relaxed);
+  p->status.store(PStatus::Running, std::memory_order_release);
   if (prev != p) pin_to_cpu(m, p);
 }
 P* releasep(M* m) {
   P* p = m->p;
   m->p = nullptr;
-  p->m = nullptr;
+  p->m.store(nullptr, std::memory_order_relaxed);
   return p;
 }
 
@@ -357,7 +358,7 @@ top:
     std::int64_t now = nanotime();
     if (w <= now) run_timers(p, now);
   }
-  if (p->schedtick % kFairnessTick == 0 && sched->runqsize.load(std::memory_order_relaxed) > 0) {
+  if (p->schedtick.load(std::memory_order_relaxed) % kFairnessTick == 0 && sched->runqsize.load(std::memory_order_relaxed) > 0) {
     sched->lock.lock();
     G* g = globrunqget(p, 1);
     sched->lock.unlock();
@@ -468,10 +469,11 @@ top:
 
 // begin_run: g becomes m's running G.
 static void begin_run(M* m, P* p, G* g, bool inherit) {
-  if (!inherit) p->schedtick++;
+  if (!inherit) p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  g->preempt.store(false, std::memory_order_relaxed);
   g->set_status(GStatus::Runnable, GStatus::Running);
   g->m = m;
-  m->curg = g;
+  m->curg.store(g, std::memory_order_relaxed);
   p->switches.store(p->switches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   // Warm the G queued next while this one runs: with a page per G, a cold G costs a TLB and a
   // cache miss that a batch of short goroutines would otherwise pay one after the other.
@@ -495,8 +497,14 @@ static G* after_action(M* m, G* g, Ctx saved) {
       runqput(p, g, false);
       return nullptr;
     case M::After::YieldGlobal:
+    case M::After::AsyncPreempt:
       g->set_status(GStatus::Running, GStatus::Runnable);
       globrunqput_batch(&g, 1);
+      return nullptr;
+    case M::After::SyscallNoP:
+      g->set_status(GStatus::Syscall, GStatus::Runnable);
+      globrunqput_batch(&g, 1);
+      wakep();
       return nullptr;
     case M::After::Park: {
       g->set_status(GStatus::Running, GStatus::Waiting);
@@ -567,7 +575,7 @@ void g_landed(Transfer t) { land(t); }
 static G* direct_next(M* m, bool* inherit) {
   if (m->lockedg || sched->exiting.load(std::memory_order_relaxed)) return nullptr;
   P* p = m->p;
-  if (p->schedtick % kFairnessTick == kFairnessTick - 1 && sched->runqsize.load(std::memory_order_relaxed) > 0)
+  if (p->schedtick.load(std::memory_order_relaxed) % kFairnessTick == kFairnessTick - 1 && sched->runqsize.load(std::memory_order_relaxed) > 0)
     return nullptr;
   if (std::int64_t w = p->timers.when0.load(std::memory_order_relaxed); w != 0 && w <= nanotime()) return nullptr;
   G* next = runqget(p, inherit);
@@ -581,6 +589,14 @@ static G* direct_next(M* m, bool* inherit) {
 // switch_out: the running G leaves the CPU (yield, park, exit). Returns when it runs again,
 // possibly on another M.
 static void switch_out(M* m, G* g, M::After after) {
+  if (g->async_wired && after != M::After::AsyncPreempt) {
+    // The cooperative switch that ends the wiring of an asynchronous preemption.
+    g->async_wired = false;
+    if (g->lock_count == 0) {
+      g->lockedm = nullptr;
+      m->lockedg = nullptr;
+    }
+  }
   m->after = after;
   bool dying = after == M::After::Exit;
   bool inherit;
@@ -589,7 +605,7 @@ static void switch_out(M* m, G* g, M::After after) {
     begin_run(m, m->p, next, inherit);
     t = switch_context(g->fiber, next->ctx, next->fiber, g, dying);
   } else {
-    m->curg = nullptr;
+    m->curg.store(nullptr, std::memory_order_relaxed);
     t = switch_context(g->fiber, m->g0ctx, m->g0fiber, g, dying);
   }
   land(t);
@@ -633,7 +649,7 @@ static void startlockedm(M* m, G* g) {
 static G* execute(M* m, G* g, bool inherit) {
   begin_run(m, m->p, g, inherit);
   Transfer t = switch_context(m->g0fiber, g->ctx, g->fiber, nullptr);
-  m->curg = nullptr;
+  m->curg.store(nullptr, std::memory_order_relaxed);
   return after_action(m, static_cast<G*>(t.data), t.fctx);
 }
 
@@ -641,6 +657,12 @@ void schedule_loop(M* m) {
   for (;;) {
     G* g;
     bool inherit = false;
+    if (!m->p && !m->lockedg && !m->exit_thread) {
+      // Back from a blocking call whose P was retaken: wait for one.
+      if (sched->exiting.load(std::memory_order_acquire)) return;
+      stopm(m);
+      continue;
+    }
     if (m->exit_thread) {
       // Its locked goroutine exited: the thread ends. The main thread cannot end (run() must
       // return on it), so like Go's m0 it is wedged: it never runs a goroutine again and
@@ -703,7 +725,7 @@ void checkdead() {
 
 void park(WaitReason reason, bool (*unlockf)(G*, void*), void* arg) {
   M* m = current_m();
-  G* g = m ? m->curg : nullptr;
+  G* g = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
   if (!g) throw RuntimeMisuse("mpg: blocking operation outside a goroutine");
   g->wait_reason = reason;
   timespec ts;
@@ -717,7 +739,7 @@ void park(WaitReason reason, bool (*unlockf)(G*, void*), void* arg) {
 
 void park_with_timer(WaitReason reason, bool (*unlockf)(G*, void*), void* arg, TimerNode* timer, std::int64_t when) {
   M* m = current_m();
-  if (!m || !m->curg) throw RuntimeMisuse("mpg: blocking operation outside a goroutine");
+  if (!m || !m->curg.load(std::memory_order_relaxed)) throw RuntimeMisuse("mpg: blocking operation outside a goroutine");
   m->arm_timer = timer;
   m->arm_when = when;
   park(reason, unlockf, arg);
@@ -737,7 +759,29 @@ void ready(G* g) {
 
 void yield_global() {
   M* m = current_m();
-  if (G* g = m ? m->curg : nullptr) switch_out(m, g, M::After::YieldGlobal);
+  if (G* g = m ? m->curg.load(std::memory_order_relaxed) : nullptr) switch_out(m, g, M::After::YieldGlobal);
+}
+
+void async_yield() {
+  M* m = current_m();
+  switch_out(m, m->curg.load(std::memory_order_relaxed), M::After::AsyncPreempt);
+}
+
+bool reacquire_idle_p(M* m) {
+  sched->lock.lock();
+  P* p = pidleget();
+  sched->lock.unlock();
+  if (!p) return false;
+  acquirep(m, p);
+  return true;
+}
+
+void syscall_exit_nop(M* m, G* g) {
+  // No P: g0 must take over (direct_next needs a P). g0 queues the G and idles the M.
+  m->after = M::After::SyscallNoP;
+  m->curg.store(nullptr, std::memory_order_relaxed);
+  Transfer t = switch_context(g->fiber, m->g0ctx, m->g0fiber, g);
+  land(t);
 }
 
 }  // namespace mpg::detail
@@ -747,7 +791,7 @@ namespace mpg {
 void yield() {
   using namespace detail;
   M* m = current_m();
-  G* g = m ? m->curg : nullptr;
+  G* g = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
   if (!g) {
     sched_yield();
     return;

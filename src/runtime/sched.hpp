@@ -21,32 +21,43 @@ namespace mpg::detail {
 enum class PStatus : std::uint8_t {
   Idle,     // on the scheduler's idle list, owned by the scheduler lock
   Running,  // owned by exactly one M (p->m)
+  Syscall,  // its M is in mpg::blocking; up for grabs: the M (on return) or sysmon (retake) CASes it
 };
 
 // P: the right to run Gs, with its run queues, timers and G pool. Owned by the M holding it;
 // runq, runnext and timers are also touched by thieves (atomics, the timer lock).
 struct alignas(64) P {
   int id = 0;
-  PStatus status = PStatus::Idle;     // guarded by sched.lock while Idle
-  M* m = nullptr;                     // holder (owner: the holder)
+  std::atomic<PStatus> status{PStatus::Idle};  // transitions out of Syscall by CAS
+  std::atomic<M*> m{nullptr};         // holder (written by the holder; read by sysmon)
   P* link = nullptr;                  // idle list link (sched.lock)
-  std::uint32_t schedtick = 0;        // incremented on every schedule that is not a runnext hand-off
+  std::atomic<std::uint32_t> schedtick{0};    // bumped (owner, relaxed) per schedule that starts a new time slice
+  std::atomic<std::uint32_t> syscalltick{0};  // bumped (owner, relaxed) per blocking call
+  // What sysmon saw last (sysmon only): a tick unchanged for a time slice means one G ran that long.
+  struct SysmonView {
+    std::uint32_t schedtick = 0, syscalltick = 0;
+    std::int64_t schedwhen = 0, syscallwhen = 0;
+  } sysmon;
   LocalRunQueue runq;
   std::atomic<G*> runnext{nullptr};
   TimerHeap timers;
   GStack<64> gfree;                   // free Gs of the default stack size (owner only; Go caches 64)
   // counters (owner-written, read racily by stats())
   std::atomic<std::uint64_t> spawned{0}, exited{0}, switches{0}, steals{0}, stolen{0};
+  std::atomic<std::uint64_t> preempt_coop{0}, blocking_calls{0};
 };
 
 // M: an OS thread. Runs the scheduler on its own stack ("g0") and switches into Gs.
 struct M {
   int id = 0;
+  int tid = 0;                        // kernel thread id (for tgkill)
   std::thread thread;                 // empty for m0 (the thread that called mpg::run)
   Ctx g0ctx = nullptr;                // g0's saved context while a G runs
   Fiber g0fiber;
-  G* curg = nullptr;
+  std::atomic<G*> curg{nullptr};      // written by this M; read by sysmon and signal handlers
   P* p = nullptr;
+  P* oldp = nullptr;                  // the P left in Syscall state during mpg::blocking
+  std::atomic<bool> signal_pending{false};  // a preemption signal is on its way (no storms)
   P* nextp = nullptr;                 // P handed over by whoever woke this M
   bool spinning = false;
   bool exit_thread = false;           // the locked G exited: this thread ends
@@ -56,7 +67,7 @@ struct M {
   G* handoff = nullptr;               // a runnable G wired to another M, for g0 to hand over
   FastRand rand{0};
   // the action g0 runs after a G switches out (Go's mcall functions)
-  enum class After : std::uint8_t { None, Yield, YieldGlobal, Park, Exit } after = After::None;
+  enum class After : std::uint8_t { None, Yield, YieldGlobal, AsyncPreempt, Park, Exit, SyscallNoP } after = After::None;
   bool (*unlockf)(G*, void*) = nullptr;
   void* unlock_arg = nullptr;
   TimerNode* arm_timer = nullptr;     // arm after parking (sleep, select timeout)
@@ -106,6 +117,14 @@ struct Sched {
   G* allg = nullptr;                  // every G ever carved (allg_lock for writers)
   std::atomic<std::uint64_t> nallg{0};
   std::int64_t start_time = 0;
+
+  // Preemption and sysmon.
+  std::int64_t time_slice = 10'000'000;  // ns a G may run before sysmon preempts it (Go's forcePreemptNS)
+  bool async_preempt = true;
+  std::atomic<std::uint64_t> preempt_async{0}, preempt_refused{0}, preempt_requests{0};
+  std::atomic<std::uint64_t> retakes{0};
+  std::atomic<bool> sysmon_deep{false};  // sysmon sleeps until woken (every P idle)
+  Note sysmon_note;
 };
 
 extern Sched* sched;
@@ -126,6 +145,12 @@ void park_with_timer(WaitReason reason, bool (*unlockf)(G*, void*), void* arg, T
 void ready(G* g);
 // yield_global: the current G goes to the back of the global queue (Go's Gosched).
 void yield_global();
+// async_yield: as yield_global, for an asynchronously preempted G (which stays wired to its M).
+void async_yield();
+// syscall_exit_nop: the G returns from a blocking call and found no P: queue it, idle the M.
+void syscall_exit_nop(M* m, G* g);
+// reacquire_idle_p: an M without a P takes an idle one if there is one.
+bool reacquire_idle_p(M* m);
 // wakep: starts a spinning M if there are idle Ps and no spinner.
 void wakep();
 // break_poller: wakes the M sleeping until the next timer if `when` is earlier than its wake-up.
@@ -154,8 +179,15 @@ void g_landed(Transfer t);
 std::string goroutine_dump();
 void write_all(int fd, const char* s, std::size_t n);
 [[noreturn]] void fatal(const char* msg, bool with_dump);
-void schedtrace_start(int ms);
-void schedtrace_stop();
+void schedtrace_line_to_stderr();
+// sysmon (sysmon.cpp): the monitor thread with no P.
+void sysmon_start(int schedtrace_ms);
+void sysmon_stop();
+void sysmon_wake();
+// Preemption (preempt.cpp).
+void preempt_init();
+void preempt_signal(M* m);           // ask m's running G to stop, by signal (async preemption)
+void preempt_now(G* g);              // the running G honours its preempt flag (cooperative)
 void install_signal_handlers();
 void restore_signal_handlers();
 void m_signal_stack_init(M* m);

@@ -377,7 +377,8 @@ TEST(Debug, Schedtrace) {
   mpg::run([] { mpg::sleep_for(60ms); }, mpg::Config{.procs = 2, .schedtrace_ms = 20});
   std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_TRUE(std::regex_search(err, std::regex("SCHED [0-9]+ms: gomaxprocs=2 idleprocs=[0-9]+ threads=[0-9]+ "
-                                                "spinningthreads=[0-9]+ idlethreads=[0-9]+ runqueue=[0-9]+ \\[[0-9]+ [0-9]+\\]")))
+                                                "spinningthreads=[0-9]+ idlethreads=[0-9]+ runqueue=[0-9]+ preempt=[0-9]+/[0-9]+/[0-9]+ "
+                                                "retake=[0-9]+ \\[[0-9]+ [0-9]+\\]")))
       << err;
 }
 

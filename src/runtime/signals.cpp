@@ -49,7 +49,7 @@ void chain(const struct sigaction& old, int sig, siginfo_t* info, void* uc) {
 
 void on_segv(int sig, siginfo_t* info, void* uc) {
   M* m = current_m();
-  G* g = m ? m->curg : nullptr;
+  G* g = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
   if (g) {
     char* addr = static_cast<char*>(info->si_addr);
     // A fault in the guard page, or just below the stack's lowest page.

@@ -121,8 +121,15 @@ static bool chan_send_impl(ChanCore* c, void* src, bool block) {
   return true;
 }
 
-void chan_send(ChanCore* c, void* src) { chan_send_impl(c, src, true); }
-bool chan_try_send(ChanCore* c, void* src) { return chan_send_impl(c, src, false); }
+void chan_send(ChanCore* c, void* src) {
+  chan_send_impl(c, src, true);
+  check_preempt();
+}
+bool chan_try_send(ChanCore* c, void* src) {
+  bool ok = chan_send_impl(c, src, false);
+  check_preempt();
+  return ok;
+}
 
 // chan_recv_impl: Go's chanrecv. Returns Empty only when !block.
 static TryRecv chan_recv_impl(ChanCore* c, void* dst, bool block) {
@@ -160,8 +167,16 @@ static TryRecv chan_recv_impl(ChanCore* c, void* dst, bool block) {
   return sg.success ? TryRecv::Value : TryRecv::Closed;
 }
 
-bool chan_recv(ChanCore* c, void* dst) { return chan_recv_impl(c, dst, true) == TryRecv::Value; }
-TryRecv chan_try_recv(ChanCore* c, void* dst) { return chan_recv_impl(c, dst, false); }
+bool chan_recv(ChanCore* c, void* dst) {
+  bool ok = chan_recv_impl(c, dst, true) == TryRecv::Value;
+  check_preempt();
+  return ok;
+}
+TryRecv chan_try_recv(ChanCore* c, void* dst) {
+  TryRecv r = chan_recv_impl(c, dst, false);
+  check_preempt();
+  return r;
+}
 
 void chan_close(ChanCore* c) {
   if (!c) throw ChannelMisuse("close of nil channel");

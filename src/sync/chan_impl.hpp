@@ -86,5 +86,12 @@ void buffer_put(ChanCore* c, void* src);
 void buffer_take(ChanCore* c, void* dst);
 // wake: makes a completed waiter's G runnable (after the locks are released).
 void wake_waiter(Sudog* sg);
+// check_preempt: a channel operation that completed without parking is a runtime entry: the
+// goroutine yields here if sysmon has asked it to (cooperative preemption).
+inline void check_preempt() {
+  G* g = current_g();
+  if (g && g->preempt.load(std::memory_order_relaxed) && g->status.load(std::memory_order_relaxed) == GStatus::Running)
+    preempt_now(g);
+}
 
 }  // namespace mpg::detail

@@ -47,7 +47,15 @@ FastRand& rng() {
 
 }  // namespace
 
+static SelectResult select_go(SelectCase* cases, int n);
+
 SelectResult select_impl(SelectCase* cases, int n) {
+  SelectResult r = select_go(cases, n);
+  check_preempt();
+  return r;
+}
+
+static SelectResult select_go(SelectCase* cases, int n) {
   int* order = static_cast<int*>(alloca(sizeof(int) * std::size_t(n > 0 ? n : 1)));
   int nchan = 0, default_index = -1, timeout_index = -1;
   std::int64_t timeout_ns = 0;

@@ -26,21 +26,31 @@ inline void lock_futex_wake(std::atomic<std::uint32_t>* a) {
   syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(a), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
 }
 
+// tls_runtime_locks: runtime Locks the calling thread holds. A Lock is never held across a
+// goroutine switch, so a per-thread count is exact; the preemption signal handler refuses to
+// preempt while it is non-zero (defined in src/runtime/preempt.cpp).
+extern thread_local std::uint32_t tls_runtime_locks __attribute__((tls_model("initial-exec")));
+
 // Lock: three states (Drepper's "Futexes are tricky", mutex 3): 0 free, 1 held, 2 held with
 // sleepers. Meets Lockable, so std::lock_guard / std::unique_lock work.
 class Lock {
  public:
   void lock() {
+    tls_runtime_locks++;  // counted before the acquiring CAS: no instant holds it uncounted
     std::uint32_t c = 0;
     if (state_.compare_exchange_strong(c, 1, std::memory_order_acquire, std::memory_order_relaxed)) return;
     lock_slow(c);
   }
   bool try_lock() {
+    tls_runtime_locks++;
     std::uint32_t c = 0;
-    return state_.compare_exchange_strong(c, 1, std::memory_order_acquire, std::memory_order_relaxed);
+    if (state_.compare_exchange_strong(c, 1, std::memory_order_acquire, std::memory_order_relaxed)) return true;
+    tls_runtime_locks--;
+    return false;
   }
   void unlock() {
     if (state_.exchange(0, std::memory_order_release) == 2) lock_futex_wake(&state_);
+    tls_runtime_locks--;
   }
 
  private:

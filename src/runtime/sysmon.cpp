@@ -1,0 +1,146 @@
+// sysmon.cpp: the system monitor, a thread with no P (Go's sysmon).
+//
+// No goroutine may stall a P: one that computes without runtime calls would keep every other G
+// of its P waiting, and one blocked in a system call would keep a P (the right to run Gs) that
+// it cannot use. sysmon watches every P from outside:
+//  1. It sleeps 20 us, doubling after 50 rounds without work up to 10 ms; when every P is idle
+//     it sleeps until woken (wakep and mpg::blocking wake it) or until the schedtrace is due.
+//  2. Each round, for each P: if the P's schedtick has not moved for a time slice, one G has
+//     run that long: set its preempt flag (it yields at its next runtime entry) and signal its
+//     M (asynchronous preemption, preempt.cpp).
+//  3. If the P's M is in mpg::blocking and its syscalltick has not moved since the last round
+//     (>= 20 us), retake the P (CAS Syscall -> Idle) and hand it to another M, unless there is
+//     nothing for it to do and spinning or idle Ms exist, for up to 10 ms (Go's retake rule).
+//  4. If a timer is overdue and nobody is about, wake an M for it.
+#include <sys/syscall.h>
+#include <time.h>
+
+#include <thread>
+
+#include "runtime/sched.hpp"
+
+namespace mpg::detail {
+
+namespace {
+
+// kSysmonMinDelayNs / kSysmonMaxDelayNs: sysmon's sleep, 20 us doubling to 10 ms (Go's values).
+constexpr std::int64_t kSysmonMinDelayNs = 20'000;
+constexpr std::int64_t kSysmonMaxDelayNs = 10'000'000;
+// kSysmonIdleRounds: rounds without work before the sleep starts doubling.
+constexpr int kSysmonIdleRounds = 50;
+// kRetakeGraceNs: a P in a blocking call with nothing queued is left alone this long while
+// other Ms are free to pick up new work (Go: 10 ms), so short calls cost no hand-off.
+constexpr std::int64_t kRetakeGraceNs = 10'000'000;
+
+std::thread sysmon_thread;
+std::atomic<bool> sysmon_stop_flag{false};
+
+void sleep_ns(std::int64_t ns) {
+  timespec ts{time_t(ns / 1'000'000'000), long(ns % 1'000'000'000)};
+  nanosleep(&ts, nullptr);
+}
+
+// preemptone: asks the G running on p to stop (Go's preemptone).
+void preemptone(P* p) {
+  M* m = p->m.load(std::memory_order_acquire);
+  if (!m) return;
+  G* g = m->curg.load(std::memory_order_acquire);
+  if (!g || g->status.load(std::memory_order_relaxed) != GStatus::Running) return;
+  g->preempt.store(true, std::memory_order_release);
+  sched->preempt_requests.fetch_add(1, std::memory_order_relaxed);
+  if (sched->async_preempt) preempt_signal(m);
+}
+
+// retake: steps 2 and 3 for every P. Returns how many Ps were taken from blocking calls.
+int retake(std::int64_t now) {
+  int n = 0;
+  for (P* p : sched->allp) {
+    P::SysmonView& pd = p->sysmon;
+    PStatus s = p->status.load(std::memory_order_acquire);
+    if (s == PStatus::Running) {
+      std::uint32_t t = p->schedtick.load(std::memory_order_relaxed);
+      if (pd.schedtick != t) {
+        pd.schedtick = t;
+        pd.schedwhen = now;
+      } else if (pd.schedwhen + sched->time_slice <= now) {
+        preemptone(p);
+        pd.schedwhen = now;  // one request per slice, as the signal has a pending flag anyway
+      }
+    } else if (s == PStatus::Syscall) {
+      std::uint32_t t = p->syscalltick.load(std::memory_order_relaxed);
+      if (pd.syscalltick != t) {
+        pd.syscalltick = t;
+        pd.syscallwhen = now;
+        continue;
+      }
+      if (runq_empty(p) && sched->nmspinning.load() + sched->npidle.load() > 0 && pd.syscallwhen + kRetakeGraceNs > now)
+        continue;
+      PStatus expect = PStatus::Syscall;
+      if (p->status.compare_exchange_strong(expect, PStatus::Idle, std::memory_order_acq_rel)) {
+        sched->retakes.fetch_add(1, std::memory_order_relaxed);
+        n++;
+        handoffp(p);
+      }
+    }
+  }
+  return n;
+}
+
+void sysmon_main(int trace_ms) {
+  std::int64_t delay = kSysmonMinDelayNs;
+  int idle = 0;
+  std::int64_t trace_period = std::int64_t(trace_ms) * 1'000'000;
+  std::int64_t next_trace = trace_ms > 0 ? nanotime() + trace_period : 0;
+  while (!sysmon_stop_flag.load(std::memory_order_acquire)) {
+    if (idle == 0) delay = kSysmonMinDelayNs;
+    else if (idle > kSysmonIdleRounds && delay < kSysmonMaxDelayNs) delay *= 2;
+    if (delay > kSysmonMaxDelayNs) delay = kSysmonMaxDelayNs;
+    sleep_ns(delay);
+    std::int64_t now = nanotime();
+    if (sched->npidle.load(std::memory_order_acquire) == sched->procs && !sysmon_stop_flag.load()) {
+      // Every P idle: nothing to watch. Sleep until work appears (wakep) or the trace is due.
+      sched->sysmon_note.clear();
+      sched->sysmon_deep.store(true, std::memory_order_seq_cst);
+      if (sched->npidle.load(std::memory_order_seq_cst) == sched->procs) {
+        if (next_trace) sched->sysmon_note.sleep_for(next_trace > now ? next_trace - now : 0);
+        else sched->sysmon_note.sleep();
+      }
+      sched->sysmon_deep.store(false, std::memory_order_relaxed);
+      now = nanotime();
+      idle = 0;
+    }
+    if (retake(now) > 0) idle = 0;
+    else idle++;
+    // An overdue timer with nobody polling and no spinner: make sure some M looks at it.
+    std::int64_t w = 0;
+    for (P* p : sched->allp) {
+      std::int64_t x = p->timers.when0.load(std::memory_order_acquire);
+      if (x != 0 && (w == 0 || x < w)) w = x;
+    }
+    if (w != 0 && w + sched->time_slice < now && sched->poll_until.load() == 0) wakep();
+    if (next_trace && now >= next_trace) {
+      schedtrace_line_to_stderr();
+      next_trace = now + trace_period;
+    }
+  }
+}
+
+}  // namespace
+
+void sysmon_wake() {
+  if (sched->sysmon_deep.load(std::memory_order_relaxed)) sched->sysmon_note.wake();
+}
+
+void sysmon_start(int trace_ms) {
+  sysmon_stop_flag.store(false);
+  sysmon_thread = std::thread(sysmon_main, trace_ms);
+}
+
+void sysmon_stop() {
+  if (!sysmon_thread.joinable()) return;
+  sysmon_stop_flag.store(true, std::memory_order_release);
+  sched->sysmon_note.wake();
+  sysmon_thread.join();
+}
+
+}  // namespace mpg::detail
