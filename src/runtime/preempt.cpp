@@ -52,8 +52,6 @@ std::uint64_t mpg_xsave_size = 0;  // bytes of the XSAVE area (0: use FXSAVE)
 
 namespace mpg::detail {
 
-thread_local std::uint32_t tls_runtime_locks __attribute__((tls_model("initial-exec"))) = 0;
-
 namespace {
 
 // kAsyncRoomBytes: stack an injected call needs below the interrupted SP: the red zone, the

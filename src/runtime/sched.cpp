@@ -473,7 +473,7 @@ static void begin_run(M* m, P* p, G* g, bool inherit) {
   g->preempt.store(false, std::memory_order_relaxed);
   g->set_status(GStatus::Runnable, GStatus::Running);
   g->m = m;
-  m->curg.store(g, std::memory_order_relaxed);
+  m->curg.store(g, std::memory_order_release);  // sysmon reads the G through it
   p->switches.store(p->switches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   // Warm the G queued next while this one runs: with a page per G, a cold G costs a TLB and a
   // cache miss that a batch of short goroutines would otherwise pay one after the other.

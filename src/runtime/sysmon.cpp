@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "runtime/sched.hpp"
@@ -63,8 +64,9 @@ int retake(std::int64_t now) {
         pd.schedtick = t;
         pd.schedwhen = now;
       } else if (pd.schedwhen + sched->time_slice <= now) {
+        // Ask again every round until the G lets go (a signal that found no safe point is
+        // retried; the M's pending flag keeps signals from piling up).
         preemptone(p);
-        pd.schedwhen = now;  // one request per slice, as the signal has a pending flag anyway
       }
     } else if (s == PStatus::Syscall) {
       std::uint32_t t = p->syscalltick.load(std::memory_order_relaxed);
@@ -88,13 +90,15 @@ int retake(std::int64_t now) {
 
 void sysmon_main(int trace_ms) {
   std::int64_t delay = kSysmonMinDelayNs;
+  // A time slice shorter than Go's 10 ms needs sysmon to look at least twice per slice.
+  std::int64_t max_delay = std::min(kSysmonMaxDelayNs, std::max(kSysmonMinDelayNs, sched->time_slice / 2));
   int idle = 0;
   std::int64_t trace_period = std::int64_t(trace_ms) * 1'000'000;
   std::int64_t next_trace = trace_ms > 0 ? nanotime() + trace_period : 0;
   while (!sysmon_stop_flag.load(std::memory_order_acquire)) {
     if (idle == 0) delay = kSysmonMinDelayNs;
-    else if (idle > kSysmonIdleRounds && delay < kSysmonMaxDelayNs) delay *= 2;
-    if (delay > kSysmonMaxDelayNs) delay = kSysmonMaxDelayNs;
+    else if (idle > kSysmonIdleRounds && delay < max_delay) delay *= 2;
+    if (delay > max_delay) delay = max_delay;
     sleep_ns(delay);
     std::int64_t now = nanotime();
     if (sched->npidle.load(std::memory_order_acquire) == sched->procs && !sysmon_stop_flag.load()) {

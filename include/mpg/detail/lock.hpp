@@ -28,8 +28,8 @@ inline void lock_futex_wake(std::atomic<std::uint32_t>* a) {
 
 // tls_runtime_locks: runtime Locks the calling thread holds. A Lock is never held across a
 // goroutine switch, so a per-thread count is exact; the preemption signal handler refuses to
-// preempt while it is non-zero (defined in src/runtime/preempt.cpp).
-extern thread_local std::uint32_t tls_runtime_locks __attribute__((tls_model("initial-exec")));
+// preempt while it is non-zero. constinit: no TLS wrapper call on the lock path.
+inline constinit thread_local std::uint32_t tls_runtime_locks __attribute__((tls_model("initial-exec"))) = 0;
 
 // Lock: three states (Drepper's "Futexes are tricky", mutex 3): 0 free, 1 held, 2 held with
 // sleepers. Meets Lockable, so std::lock_guard / std::unique_lock work.

@@ -1,0 +1,345 @@
+// preempt_test.cpp: no goroutine can stall a P: sysmon, cooperative and asynchronous
+// preemption, and mpg::blocking (Go's proc_test.go and TestPreemptionAfterSyscall in spirit).
+#include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <thread>
+#include <vector>
+
+#include "mpg/mpg.hpp"
+#include "runtime/test_util.hpp"
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+bool async_available() {
+#if defined(__SANITIZE_THREAD__)
+  return false;  // TSan delivers signals at its own points; async preemption is off there
+#else
+  return true;
+#endif
+}
+
+long tid() { return long(syscall(SYS_gettid)); }
+
+// busy: pure user-mode work (a preemption signal landing here finds a safe point; one landing
+// in libc or the vDSO does not).
+__attribute__((noinline)) long busy(long n) {
+  volatile long x = 0;
+  for (long i = 0; i < n; i++) x = x + i;
+  return x;
+}
+
+// spin: a loop with no calls at all, the kind only asynchronous preemption can stop.
+__attribute__((noinline)) void spin_until(const std::atomic<bool>& stop) {
+  while (!stop.load(std::memory_order_relaxed)) {
+  }
+}
+
+// At procs=1 a goroutine spinning without calls does not keep a sleeping goroutine from
+// waking within about two time slices.
+TEST(Preempt, SpinningLoopDoesNotStarveASleeper) {
+  if (!async_available()) GTEST_SKIP() << "asynchronous preemption is off under TSan";
+  std::chrono::nanoseconds late{};
+  mpg::Stats st;
+  mpg::run(
+      [&] {
+        std::atomic<bool> stop{false};
+        mpg::WaitGroup wg;
+        wg.add(1);
+        mpg::go([&] {
+          spin_until(stop);
+          wg.done();
+        });
+        mpg::yield();  // let the spinner take the only P
+        auto t0 = Clock::now();
+        mpg::sleep_for(5ms);
+        late = Clock::now() - t0 - 5ms;
+        stop = true;
+        wg.wait();
+        st = mpg::stats();
+      },
+      mpg::Config{.procs = 1});
+  EXPECT_LT(late, mpg::testing::under_sanitizer() ? 500ms : 40ms) << "sleeper woke late by " << late.count() << " ns";
+  EXPECT_GE(st.preempt_async, 1u);
+}
+
+// With asynchronous preemption off, a loop that calls preempt_point() is still preempted.
+TEST(Preempt, CooperativeAtPreemptPoint) {
+  std::chrono::nanoseconds late{};
+  mpg::Stats st;
+  mpg::run(
+      [&] {
+        std::atomic<bool> stop{false};
+        mpg::WaitGroup wg;
+        wg.add(1);
+        mpg::go([&] {
+          while (!stop.load(std::memory_order_relaxed)) mpg::preempt_point();
+          wg.done();
+        });
+        mpg::yield();
+        auto t0 = Clock::now();
+        mpg::sleep_for(5ms);
+        late = Clock::now() - t0 - 5ms;
+        stop = true;
+        wg.wait();
+        st = mpg::stats();
+      },
+      mpg::Config{.procs = 1, .async_preempt = false});
+  EXPECT_LT(late, mpg::testing::under_sanitizer() ? 500ms : 40ms);
+  EXPECT_GE(st.preempt_coop, 1u);
+  EXPECT_EQ(st.preempt_async, 0u);
+}
+
+// compute: floating-point and vector work whose result depends on every register staying
+// intact; the same input gives the same bits every time.
+__attribute__((noinline)) double compute(int seed, long iters) {
+  double x = 1.0 + seed * 1e-3, y = 0.5, z = 0.25;
+  float v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  for (long i = 0; i < iters; i++) {
+    x = std::fma(x, 1.0000001, y * 1e-9);
+    y = y * 0.9999999 + z * 1e-7;
+    z = z + x * 1e-12;
+    for (float& f : v) f = f * 1.0000001f + 1e-7f;
+  }
+  double s = 0;
+  for (float f : v) s += f;
+  return x + y + z + s;
+}
+
+// Results computed by goroutines preempted thousands of times are bit-identical to a run
+// alone: the trampoline saves and restores every register, vector and x87/MXCSR state.
+TEST(Preempt, FloatingPointStateSurvivesAsyncPreemption) {
+  if (!async_available()) GTEST_SKIP() << "asynchronous preemption is off under TSan";
+  const long iters = mpg::testing::scaled(30'000'000);
+  const int n = 4;
+  std::vector<double> alone(n), preempted(n);
+  for (int i = 0; i < n; i++) alone[i] = compute(i, iters);
+  mpg::Stats st;
+  mpg::run(
+      [&] {
+        mpg::WaitGroup wg;
+        for (int i = 0; i < n; i++) {
+          wg.add(1);
+          mpg::go([&, i] {
+            preempted[i] = compute(i, iters);
+            wg.done();
+          });
+        }
+        wg.wait();
+        st = mpg::stats();
+      },
+      mpg::Config{.procs = 2, .time_slice = 200us});
+  for (int i = 0; i < n; i++) EXPECT_EQ(std::memcmp(&alone[i], &preempted[i], sizeof(double)), 0) << i;
+  EXPECT_GE(st.preempt_async, 100u) << "too few preemptions to mean anything";
+}
+
+// Goroutines preempted while allocating heavily stay correct (and ASan-clean in that build):
+// malloc is in libc, where preemption is refused, and the code between calls is fair game.
+TEST(Preempt, AllocatingGoroutinesUnderPreemption) {
+  if (!async_available()) GTEST_SKIP();
+  std::atomic<long> total{0};
+  mpg::run(
+      [&] {
+        mpg::WaitGroup wg;
+        for (int i = 0; i < 4; i++) {
+          wg.add(1);
+          mpg::go([&, i] {
+            long sum = 0;
+            auto until = Clock::now() + (mpg::testing::under_sanitizer() ? 300ms : 150ms);
+            while (Clock::now() < until) {
+              std::vector<std::unique_ptr<long>> v;
+              for (int k = 0; k < 64; k++) v.push_back(std::make_unique<long>(k + i));
+              for (auto& p : v) sum += *p;
+            }
+            total += sum;
+            wg.done();
+          });
+        }
+        wg.wait();
+      },
+      mpg::Config{.procs = 2, .time_slice = 200us});
+  EXPECT_GT(total.load(), 0);
+}
+
+// A goroutine blocked 300 ms in mpg::blocking at procs=1 does not stop another goroutine:
+// sysmon retakes the P and hands it to another M.
+TEST(Blocking, LongCallDoesNotStallTheP) {
+  std::atomic<int> ticks{0};
+  mpg::Stats st;
+  mpg::run(
+      [&] {
+        std::atomic<bool> done{false};
+        mpg::WaitGroup wg;
+        wg.add(2);
+        mpg::go([&] {
+          mpg::blocking([] { std::this_thread::sleep_for(300ms); });
+          done = true;
+          wg.done();
+        });
+        mpg::go([&] {
+          while (!done.load()) {
+            ticks++;
+            mpg::sleep_for(1ms);
+          }
+          wg.done();
+        });
+        wg.wait();
+        st = mpg::stats();
+      },
+      mpg::Config{.procs = 1});
+  EXPECT_GT(ticks.load(), 50) << "the other goroutine barely ran during the blocking call";
+  EXPECT_GE(st.retakes, 1u);
+  EXPECT_GE(st.blocking_calls, 1u);
+}
+
+// blocking returns f's value and propagates its exceptions; nested calls are fine.
+TEST(Blocking, ReturnsValueAndPropagatesExceptions) {
+  mpg::run([] {
+    EXPECT_EQ(mpg::blocking([] { return 42; }), 42);
+    EXPECT_EQ(mpg::blocking([] { return mpg::blocking([] { return 7; }) + 1; }), 8);
+    EXPECT_THROW(mpg::blocking([]() -> int { throw std::runtime_error("x"); }), std::runtime_error);
+    EXPECT_EQ(mpg::blocking([] { return 1; }), 1);  // still usable after the throw
+  });
+}
+
+// Go's TestPreemptionAfterSyscall: 8 goroutines looping 1 ms blocking calls at procs=2 stop
+// within 5 s of being told.
+TEST(Blocking, ManyShortCallsStopWhenTold) {
+  std::chrono::nanoseconds stop_took{};
+  mpg::run(
+      [&] {
+        std::atomic<bool> stop{false};
+        mpg::WaitGroup wg;
+        for (int i = 0; i < 8; i++) {
+          wg.add(1);
+          mpg::go([&] {
+            while (!stop.load()) mpg::blocking([] { std::this_thread::sleep_for(1ms); });
+            wg.done();
+          });
+        }
+        mpg::sleep_for(100ms);
+        auto t0 = Clock::now();
+        stop = true;
+        wg.wait();
+        stop_took = Clock::now() - t0;
+      },
+      mpg::Config{.procs = 2});
+  EXPECT_LT(stop_took, 5s);
+}
+
+// An asynchronously preempted goroutine resumes on the same thread until its next cooperative
+// switch, so a thread_local address or OS mutex held across the interruption stays valid.
+TEST(Preempt, AsyncPreemptedGoroutineKeepsItsThread) {
+  if (!async_available()) GTEST_SKIP();
+  std::atomic<int> moved{0};
+  mpg::Stats st;
+  mpg::run(
+      [&] {
+        std::atomic<bool> stop{false};
+        mpg::WaitGroup wg;
+        for (int i = 0; i < 3; i++) {
+          wg.add(1);
+          mpg::go([&] {
+            long mine = tid();
+            auto until = Clock::now() + 200ms;
+            while (Clock::now() < until) {
+              busy(100'000);  // interrupted here, many times
+              if (tid() != mine) moved++;
+            }
+            wg.done();
+          });
+        }
+        wg.wait();
+        stop = true;
+        st = mpg::stats();
+      },
+      mpg::Config{.procs = 2, .time_slice = 200us});
+  EXPECT_EQ(moved.load(), 0);
+  EXPECT_GE(st.preempt_async, 10u);
+}
+
+// lock_os_thread keeps its meaning under preemption: a locked, spinning goroutine is
+// preempted and always resumes on its thread; nested unlocks release it only at the last.
+TEST(Preempt, LockedSpinnerKeepsItsThread) {
+  if (!async_available()) GTEST_SKIP();
+  std::atomic<int> moved{0};
+  mpg::Stats st;
+  mpg::run(
+      [&] {
+        mpg::WaitGroup wg;
+        wg.add(2);
+        mpg::go([&] {
+          mpg::lock_os_thread();
+          mpg::lock_os_thread();
+          long mine = tid();
+          auto until = Clock::now() + 100ms;
+          while (Clock::now() < until) {
+            busy(100'000);
+            if (tid() != mine) moved++;
+          }
+          mpg::unlock_os_thread();
+          mpg::yield();
+          if (tid() != mine) moved++;
+          mpg::unlock_os_thread();
+          wg.done();
+        });
+        mpg::go([&] {
+          auto until = Clock::now() + 100ms;
+          while (Clock::now() < until) busy(100'000);
+          wg.done();
+        });
+        wg.wait();
+        st = mpg::stats();
+      },
+      mpg::Config{.procs = 1, .time_slice = 1ms});
+  EXPECT_EQ(moved.load(), 0);
+  EXPECT_GE(st.preempt_async + st.preempt_coop, 1u) << "refused " << st.preempt_refused;
+}
+
+// Go's TestPingPongHog: at procs=1, a pair of goroutines doing heavy work between channel
+// hand-offs and a pair doing light work get CPU within a factor of 20 of each other. The
+// hand-offs go through runnext, which inherits the time slice, so only preemption of the
+// slice lets the light pair in.
+TEST(Preempt, PingPongBesideAHog) {
+  long hog = 0, light = 0;
+  mpg::run(
+      [&] {
+        mpg::Chan<bool> done;
+        mpg::Chan<bool> hog_chan, light_chan;
+        auto run = [&](long limit, long* counter, mpg::Chan<bool> wake, mpg::WaitGroup* wg) {
+          for (;;) {
+            bool quit = false;
+            mpg::select(mpg::on_recv(done, [&](std::optional<bool>) { quit = true; }),
+                        mpg::on_recv(wake, [&](std::optional<bool>) {
+                          for (long i = 0; i < limit; i++) *(volatile long*)counter = *counter + 1;
+                          wake.send(true);
+                        }));
+            if (quit) break;
+          }
+          wg->done();
+        };
+        mpg::WaitGroup wg;
+        wg.add(4);
+        for (int i = 0; i < 2; i++) mpg::go([&] { run(1'000'000, &hog, hog_chan, &wg); });
+        for (int i = 0; i < 2; i++) mpg::go([&] { run(1'000, &light, light_chan, &wg); });
+        hog_chan.send(true);
+        light_chan.send(true);
+        mpg::sleep_for(100ms);
+        done.close();
+        hog_chan.recv();
+        light_chan.recv();
+        wg.wait();
+      },
+      mpg::Config{.procs = 1});
+  const long factor = 20;
+  EXPECT_FALSE(hog / factor > light || light / factor > hog) << "hog " << hog << " light " << light;
+}
+
+}  // namespace
