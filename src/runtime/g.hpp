@@ -57,7 +57,7 @@ struct alignas(64) G {
   bool started = false;          // the closure has begun running (owner: the running M)
   std::atomic<bool> preempt{false};  // yield at the next runtime entry (set by sysmon)
   std::uint32_t nopreempt = 0;   // mpg::NoPreempt depth: refuse asynchronous preemption
-  bool async_wired = false;      // wired to its M by an async preemption until its next switch
+  bool async_wired = false;      // wired to its M after a preemption (SyscallNoP), until its next switch
   std::uint32_t syscall_depth = 0;  // nesting of mpg::blocking (owner: the G)
 
   // --- closure (in the same top page, below the G) ---

@@ -406,6 +406,11 @@ void lock_os_thread() {
   M* m = current_m();
   G* g = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
   if (!g) throw RuntimeMisuse("mpg::lock_os_thread outside a goroutine");
+  // A G preempted on this thread waits to resume here: let it run before the thread is taken.
+  while (g->lock_count == 0 && m->resume) {
+    yield_global();
+    m = current_m();
+  }
   if (g->lock_count++ == 0) {
     g->lockedm = m;
     m->lockedg = g;

@@ -249,6 +249,7 @@ void wakep() {
 
 // stopm: puts m on the idle list and sleeps until someone hands it a P (or the run ends).
 static void stopm(M* m) {
+  if (m->resume) fatal("mpg: an M stops while its preempted G waits to resume", true);
   sched->lock.lock();
   mput(m);
   checkdead();
@@ -365,6 +366,7 @@ top:
     if (g) return g;
   }
   if (G* g = runqget(p, inherit)) return g;
+  if (G* g = m->resume_pop()) return g;  // this M's preempted Gs: only this M may run them
   if (sched->runqsize.load(std::memory_order_relaxed) > 0) {
     sched->lock.lock();
     G* g = globrunqget(p, 0);
@@ -497,13 +499,29 @@ static G* after_action(M* m, G* g, Ctx saved) {
       runqput(p, g, false);
       return nullptr;
     case M::After::YieldGlobal:
-    case M::After::AsyncPreempt:
       g->set_status(GStatus::Running, GStatus::Runnable);
       globrunqput_batch(&g, 1);
+      return nullptr;
+    case M::After::AsyncPreempt:
+      g->set_status(GStatus::Running, GStatus::Runnable);
+      if (g->lockedm) {
+        globrunqput_batch(&g, 1);  // wired: the locked-thread hand-off brings it back to this M
+      } else {
+        m->resume_push(g);  // only this M resumes it (preempt.cpp): after its P's local work
+      }
       return nullptr;
     case M::After::SyscallNoP:
       g->set_status(GStatus::Syscall, GStatus::Runnable);
       globrunqput_batch(&g, 1);
+      if (G* r = m->resume_pop()) {
+        // This M has no P and must wait for one; its preempted G waits with it, wired to it,
+        // so the locked-thread hand-off wakes this M when the G is picked. (One at most can
+        // be waiting here: a second preemption would have needed a P.)
+        r->lockedm = m;
+        m->lockedg = r;
+        r->async_wired = true;
+        globrunqput_batch(&r, 1);
+      }
       wakep();
       return nullptr;
     case M::After::Park: {
@@ -590,7 +608,7 @@ static G* direct_next(M* m, bool* inherit) {
 // possibly on another M.
 static void switch_out(M* m, G* g, M::After after) {
   if (g->async_wired && after != M::After::AsyncPreempt) {
-    // The cooperative switch that ends the wiring of an asynchronous preemption.
+    // The cooperative switch that ends the wiring of a preempted G (see SyscallNoP).
     g->async_wired = false;
     if (g->lock_count == 0) {
       g->lockedm = nullptr;
@@ -617,6 +635,7 @@ void goexit(M* m, G* g) {
 }
 
 static void stoplockedm(M* m) {
+  if (m->resume) fatal("mpg: a locked M has a preempted G waiting to resume", true);
   if (m->p) handoffp(releasep(m));
   sched->lock.lock();
   sched->nmidlelocked++;
@@ -690,6 +709,11 @@ void schedule_loop(M* m) {
       }
       if (m->spinning) reset_spinning(m);
       if (g->lockedm && g->lockedm != m) {
+        if (m->resume) {
+          // Not now: this M must not stop while its preempted G waits for it.
+          globrunqput_batch(&g, 1);
+          continue;
+        }
         startlockedm(m, g);
         continue;
       }

@@ -65,6 +65,23 @@ struct M {
   M* link = nullptr;                  // idle list link (sched.lock)
   G* lockedg = nullptr;               // G wired to this M by lock_os_thread
   G* handoff = nullptr;               // a runnable G wired to another M, for g0 to hand over
+  // resume: this M's asynchronously preempted Gs, FIFO through schedlink; only this M may run them.
+  G* resume = nullptr;
+  G* resume_tail = nullptr;
+  void resume_push(G* g) {
+    g->schedlink = nullptr;
+    if (resume_tail) resume_tail->schedlink = g; else resume = g;
+    resume_tail = g;
+  }
+  G* resume_pop() {
+    G* g = resume;
+    if (g) {
+      resume = g->schedlink;
+      if (!resume) resume_tail = nullptr;
+      g->schedlink = nullptr;
+    }
+    return g;
+  }
   FastRand rand{0};
   // the action g0 runs after a G switches out (Go's mcall functions)
   enum class After : std::uint8_t { None, Yield, YieldGlobal, AsyncPreempt, Park, Exit, SyscallNoP } after = After::None;

@@ -32,6 +32,9 @@ constexpr int kSysmonIdleRounds = 50;
 // kRetakeGraceNs: a P in a blocking call with nothing queued is left alone this long while
 // other Ms are free to pick up new work (Go: 10 ms), so short calls cost no hand-off.
 constexpr std::int64_t kRetakeGraceNs = 10'000'000;
+// kTimerLateNs: a timer this overdue, on a P whose G has run at least this long, gets the G
+// preempted early (timer-driven preemption; see retake).
+constexpr std::int64_t kTimerLateNs = 100'000;
 
 std::thread sysmon_thread;
 std::atomic<bool> sysmon_stop_flag{false};
@@ -67,6 +70,12 @@ int retake(std::int64_t now) {
         // Ask again every round until the G lets go (a signal that found no safe point is
         // retried; the M's pending flag keeps signals from piling up).
         preemptone(p);
+      } else if (std::int64_t w = p->timers.when0.load(std::memory_order_acquire);
+                 w != 0 && w + kTimerLateNs <= now && pd.schedwhen + kTimerLateNs <= now) {
+        // A timer on this P is overdue and its G has run a while: its waiter is waiting for
+        // this P's next schedule, so do not make it wait out the rest of the slice. (Go waits
+        // for the slice: a 1 ms ticker beside CPU-bound goroutines is ~20 ms late there.)
+        preemptone(p);
       }
     } else if (s == PStatus::Syscall) {
       std::uint32_t t = p->syscalltick.load(std::memory_order_relaxed);
@@ -99,7 +108,17 @@ void sysmon_main(int trace_ms) {
     if (idle == 0) delay = kSysmonMinDelayNs;
     else if (idle > kSysmonIdleRounds && delay < max_delay) delay *= 2;
     if (delay > max_delay) delay = max_delay;
-    sleep_ns(delay);
+    // Wake in time for the next timer due on a busy P (timer-driven preemption in retake).
+    std::int64_t sleep = delay;
+    std::int64_t before = nanotime();
+    for (P* p : sched->allp) {
+      std::int64_t w = p->timers.when0.load(std::memory_order_relaxed);
+      if (w != 0 && p->status.load(std::memory_order_relaxed) == PStatus::Running) {
+        std::int64_t until = w + kTimerLateNs - before;
+        if (until < sleep) sleep = until < kSysmonMinDelayNs ? kSysmonMinDelayNs : until;
+      }
+    }
+    sleep_ns(sleep);
     std::int64_t now = nanotime();
     if (sched->npidle.load(std::memory_order_acquire) == sched->procs && !sysmon_stop_flag.load()) {
       // Every P idle: nothing to watch. Sleep until work appears (wakep) or the trace is due.

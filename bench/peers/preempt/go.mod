@@ -1,0 +1,3 @@
+module mpgpreempt
+
+go 1.19
