@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 REPS ?= 5
 
-.PHONY: all setup build build-asan build-tsan run test test-release test-asan test-tsan bench clean
+.PHONY: all setup build build-asan build-tsan run test test-release test-asan test-tsan bench bench-preempt bench-echo clean
 
 all: build
 
@@ -34,6 +34,16 @@ bench: build
 	@cmake --build build -j $(JOBS) --target go_micro mpg_micro_bench mpg_fiber_bench
 	@python3 tools/bench.py --bin build/bin --reps $(REPS) --out results/latest/bench.json --markdown docs/bench-table.md
 
+# bench-preempt: preemption and blocking calls against Go (docs/preemption.md).
+bench-preempt: build
+	@cmake --build build -j $(JOBS) --target mpg_preempt_bench go_preempt
+	@python3 tools/bench_preempt.py --bin build/bin --reps $(REPS)
+
+# bench-echo: TCP echo, reactor against Go's goroutine-per-connection server (docs/reactor.md).
+bench-echo: build
+	@cmake --build build -j $(JOBS) --target echo_reactor echo_client go_echo
+	@python3 bench/echo/echo_bench.py --bin build/bin --reps $(REPS)
+
 # test: Release, then ASan+UBSan, then TSan; a sanitizer report fails the run.
 test: test-release test-asan test-tsan
 	@echo "make test: all three builds passed"
@@ -48,7 +58,7 @@ test-asan: build-asan
 
 test-tsan: build-tsan
 	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 MPG_TEST_SCALE=tsan \
-	  ctest --output-on-failure --timeout 600 -L 'runtime|sync'
+	  ctest --output-on-failure --timeout 600 -L 'runtime|sync|poll|reactor'
 
 clean:
 	rm -rf build build-asan build-tsan

@@ -1,0 +1,3 @@
+module mpgecho
+
+go 1.19

@@ -1,0 +1,46 @@
+// buffer.hpp: a connection's contiguous input buffer.
+#pragma once
+#include <sys/types.h>
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mpg::reactor {
+
+// Buffer: bytes received and not yet consumed, contiguous so a parser sees one view; owned by
+// its Connection, loop thread only. Reads go through readv into the free tail plus the loop's
+// scratch area, so an idle connection keeps a small buffer and a burst still takes one syscall.
+class Buffer {
+ public:
+  // kInitialBytes: a fresh buffer's capacity; a 512-byte request and its neighbours fit.
+  static constexpr std::size_t kInitialBytes = 2048;
+
+  std::size_t readable() const { return write_ - read_; }
+  bool empty() const { return readable() == 0; }
+  const char* peek() const { return data_.data() + read_; }
+  std::string_view view() const { return {peek(), readable()}; }
+  std::size_t capacity() const { return data_.size(); }
+
+  // retrieve: consumes n bytes (n <= readable()).
+  void retrieve(std::size_t n);
+  void retrieve_all() { read_ = write_ = 0; }
+  std::string retrieve_as_string(std::size_t n);
+  void append(std::string_view s) { append(s.data(), s.size()); }
+  void append(const void* p, std::size_t n);
+
+  // read_from: one readv of at most `max` bytes from `fd` into the free tail and `scratch`;
+  // what lands in scratch is appended. Returns bytes read, 0 on EOF, -1 with errno set.
+  ssize_t read_from(int fd, std::span<char> scratch, std::size_t max);
+
+ private:
+  void ensure_writable(std::size_t n);
+
+  std::vector<char> data_;
+  std::size_t read_ = 0;
+  std::size_t write_ = 0;
+};
+
+}  // namespace mpg::reactor
