@@ -25,6 +25,9 @@ struct Config {
   // async_preempt: preempt goroutines that make no runtime calls, by signal (Go 1.14's
   // asynchronous preemption). Also off with MPG_DEBUG=asyncpreemptoff=1, and under TSan.
   bool async_preempt = true;
+  // debug_migrate: a goroutine never resumes on the thread it last ran on (also
+  // MPG_DEBUG=migrate=1). Slow; flushes out thread_local addresses cached across a switch.
+  bool debug_migrate = false;
 };
 
 }  // namespace mpg

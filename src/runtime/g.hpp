@@ -52,6 +52,7 @@ struct alignas(64) G {
   Ctx ctx = nullptr;             // saved context while not Running; written by the M that switched out
   std::atomic<GStatus> status{GStatus::Idle};
   M* m = nullptr;                // M running it (owner: that M)
+  M* last_m = nullptr;           // the M it last ran on (MPG_DEBUG=migrate)
   G* schedlink = nullptr;        // link in a GQueue (owner: the queue's lock or owner)
   std::uint64_t id = 0;          // goroutine id; 0 while Idle
   bool started = false;          // the closure has begun running (owner: the running M)

@@ -348,3 +348,42 @@ TEST(Preempt, PingPongBesideAHog) {
 }
 
 }  // namespace
+
+namespace {
+// MPG_DEBUG=migrate=1 (Config::debug_migrate): a goroutine never resumes on the thread it last
+// ran on, whatever the switch (yield, sleep, a channel wait that parks).
+TEST(Debug, MigrateModeMovesEveryResume) {
+  std::atomic<int> same{0}, switches{0};
+  mpg::run(
+      [&] {
+        mpg::WaitGroup wg;
+        for (int i = 0; i < 4; i++) {
+          wg.add(1);
+          mpg::go([&] {
+            for (int k = 0; k < 25; k++) {
+              long before = tid();
+              if (k % 3 == 0) {
+                mpg::yield();
+              } else if (k % 3 == 1) {
+                mpg::sleep_for(std::chrono::microseconds(100));
+              } else {
+                mpg::Chan<int> c;  // nobody sends until we have parked on it
+                mpg::go([c]() mutable {
+                  mpg::sleep_for(std::chrono::microseconds(200));
+                  c.send(1);
+                });
+                c.recv();
+              }
+              if (tid() == before) same++;
+              switches++;
+            }
+            wg.done();
+          });
+        }
+        wg.wait();
+      },
+      mpg::Config{.procs = 2, .debug_migrate = true});
+  EXPECT_EQ(switches.load(), 100);
+  EXPECT_EQ(same.load(), 0);
+}
+}  // namespace

@@ -306,6 +306,7 @@ int detail::run_main(const Config& cfg, int (*invoke)(void*), void* main_closure
   sched->cpus = allowed_cpus();
   sched->time_slice = cfg.time_slice.count() > 0 ? cfg.time_slice.count() : 10'000'000;
   sched->async_preempt = cfg.async_preempt && debug_option("asyncpreemptoff") != 1;
+  sched->debug_migrate = cfg.debug_migrate || debug_option("migrate") == 1;
 #if MPG_TSAN
   sched->async_preempt = false;  // TSan delivers signals late, at its own points: never a safe point
 #endif

@@ -475,6 +475,7 @@ static void begin_run(M* m, P* p, G* g, bool inherit) {
   g->preempt.store(false, std::memory_order_relaxed);
   g->set_status(GStatus::Runnable, GStatus::Running);
   g->m = m;
+  g->last_m = m;
   m->curg.store(g, std::memory_order_release);  // sysmon reads the G through it
   p->switches.store(p->switches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   // Warm the G queued next while this one runs: with a page per G, a cold G costs a TLB and a
@@ -591,7 +592,7 @@ void g_landed(Transfer t) { land(t); }
 // thread is locked, the run is ending, the P is due for its global-queue fairness check or a
 // timer, or its queues are empty.
 static G* direct_next(M* m, bool* inherit) {
-  if (m->lockedg || sched->exiting.load(std::memory_order_relaxed)) return nullptr;
+  if (m->lockedg || sched->exiting.load(std::memory_order_relaxed) || sched->debug_migrate) return nullptr;
   P* p = m->p;
   if (p->schedtick.load(std::memory_order_relaxed) % kFairnessTick == kFairnessTick - 1 && sched->runqsize.load(std::memory_order_relaxed) > 0)
     return nullptr;
@@ -708,6 +709,15 @@ void schedule_loop(M* m) {
         if (!g) return;
       }
       if (m->spinning) reset_spinning(m);
+      if (sched->debug_migrate && g->started && g->last_m == m && !g->lockedm && !m->resume) {
+        // MPG_DEBUG=migrate=1: a G never resumes on the thread it last ran on. Give it and this
+        // P to another thread (an idle one, or a new one) and go idle, so thread_local
+        // addresses cached across a switch in user code show up as bugs at once.
+        runqput(m->p, g, true);
+        startm(releasep(m), false);
+        stopm(m);
+        continue;
+      }
       if (g->lockedm && g->lockedm != m) {
         if (m->resume) {
           // Not now: this M must not stop while its preempted G waits for it.

@@ -138,6 +138,7 @@ struct Sched {
   // Preemption and sysmon.
   std::int64_t time_slice = 10'000'000;  // ns a G may run before sysmon preempts it (Go's forcePreemptNS)
   bool async_preempt = true;
+  bool debug_migrate = false;            // MPG_DEBUG=migrate=1: never resume a G on its last M
   std::atomic<std::uint64_t> preempt_async{0}, preempt_refused{0}, preempt_requests{0};
   std::atomic<std::uint64_t> retakes{0};
   std::atomic<bool> sysmon_deep{false};  // sysmon sleeps until woken (every P idle)

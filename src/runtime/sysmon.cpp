@@ -67,9 +67,18 @@ int retake(std::int64_t now) {
         pd.schedtick = t;
         pd.schedwhen = now;
       } else if (pd.schedwhen + sched->time_slice <= now) {
-        // Ask again every round until the G lets go (a signal that found no safe point is
-        // retried; the M's pending flag keeps signals from piling up).
-        preemptone(p);
+        // The G has used its slice. Preempt it only if that helps someone: a preempted G
+        // resumes on its own thread (preempt.cpp), so with nothing else for this P to run, or
+        // with idle Ps that can steal this P's queue instead, preempting would only pin it.
+        // Ask again every round until it lets go (the M's pending flag stops signal storms).
+        M* pm = p->m.load(std::memory_order_acquire);
+        bool local_work = !runq_empty(p) || (pm && pm->resume);
+        bool global_work = sched->runqsize.load(std::memory_order_relaxed) > 0;
+        if (local_work && sched->npidle.load(std::memory_order_relaxed) > 0) {
+          wakep();  // an idle P will steal the waiting Gs; nobody needs to be pinned
+        } else if (local_work || global_work) {
+          preemptone(p);
+        }
       } else if (std::int64_t w = p->timers.when0.load(std::memory_order_acquire);
                  w != 0 && w + kTimerLateNs <= now && pd.schedwhen + kTimerLateNs <= now) {
         // A timer on this P is overdue and its G has run a while: its waiter is waiting for
