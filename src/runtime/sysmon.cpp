@@ -63,9 +63,16 @@ int retake(std::int64_t now) {
     PStatus s = p->status.load(std::memory_order_acquire);
     if (s == PStatus::Running) {
       std::uint32_t t = p->schedtick.load(std::memory_order_relaxed);
+      std::int64_t w = p->timers.when0.load(std::memory_order_acquire);
       if (pd.schedtick != t) {
         pd.schedtick = t;
         pd.schedwhen = now;
+      } else if (w != 0 && w + kTimerLateNs <= now && pd.schedwhen + kTimerLateNs <= now) {
+        // A timer on this P is overdue and its G has run a while: the timer's waiter needs this
+        // P's next schedule, so do not make it wait out the rest of the slice (timer-driven
+        // preemption; Go waits for the slice: a 1 ms ticker beside CPU-bound goroutines is
+        // ~20 ms late there).
+        preemptone(p);
       } else if (pd.schedwhen + sched->time_slice <= now) {
         // The G has used its slice. Preempt it only if that helps someone: a preempted G
         // resumes on its own thread (preempt.cpp), so with nothing else for this P to run, or
@@ -79,12 +86,6 @@ int retake(std::int64_t now) {
         } else if (local_work || global_work) {
           preemptone(p);
         }
-      } else if (std::int64_t w = p->timers.when0.load(std::memory_order_acquire);
-                 w != 0 && w + kTimerLateNs <= now && pd.schedwhen + kTimerLateNs <= now) {
-        // A timer on this P is overdue and its G has run a while: its waiter is waiting for
-        // this P's next schedule, so do not make it wait out the rest of the slice. (Go waits
-        // for the slice: a 1 ms ticker beside CPU-bound goroutines is ~20 ms late there.)
-        preemptone(p);
       }
     } else if (s == PStatus::Syscall) {
       std::uint32_t t = p->syscalltick.load(std::memory_order_relaxed);
