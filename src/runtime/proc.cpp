@@ -25,7 +25,7 @@ constexpr std::uint32_t kPoolBatch = 32;
 // kGoidBatch: goroutine ids are handed to Ps in batches so spawns do not share a counter.
 constexpr std::uint64_t kGoidBatch = 16;
 thread_local std::uint64_t goid_next = 0, goid_end = 0;
-std::uint64_t goid_run = 0;  // which run the thread's batch belongs to
+thread_local std::uint64_t goid_run = 0;  // which run the thread's batch belongs to
 std::uint64_t run_counter = 0;
 }  // namespace
 
