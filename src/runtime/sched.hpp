@@ -174,7 +174,15 @@ void wakep();
 // break_poller: wakes the M sleeping until the next timer if `when` is earlier than its wake-up.
 void wake_poller(std::int64_t when);
 
-// Scheduler internals shared between sched.cpp and proc.cpp.
+// Scheduler internals shared between sched.cpp (finding work), switch.cpp (running it) and
+// proc.cpp. kFairnessTick: every 61st schedule takes from the global queue first (Go's value).
+inline constexpr std::uint32_t kFairnessTick = 61;
+G* runqget(P* p, bool* inherit);
+G* find_runnable(M* m, bool* inherit);  // blocks until there is a G for m; nullptr: the run ends
+void startm(P* p, bool spinning);
+void stopm(M* m);
+P* pidleget();                          // sched->lock held
+void reset_spinning(M* m);
 void runqput(P* p, G* g, bool next);
 // runq_empty: p had no runnable G at one instant (never spuriously true while Gs move).
 bool runq_empty(P* p);
