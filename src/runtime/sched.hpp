@@ -68,20 +68,22 @@ struct M {
   // resume: this M's asynchronously preempted Gs, FIFO through schedlink; only this M may run them.
   G* resume = nullptr;
   G* resume_tail = nullptr;
+  // (resume is written by this M only, with relaxed atomic stores: sysmon peeks at it.)
   void resume_push(G* g) {
     g->schedlink = nullptr;
-    if (resume_tail) resume_tail->schedlink = g; else resume = g;
+    if (resume_tail) resume_tail->schedlink = g; else __atomic_store_n(&resume, g, __ATOMIC_RELAXED);
     resume_tail = g;
   }
   G* resume_pop() {
     G* g = resume;
     if (g) {
-      resume = g->schedlink;
+      __atomic_store_n(&resume, g->schedlink, __ATOMIC_RELAXED);
       if (!resume) resume_tail = nullptr;
       g->schedlink = nullptr;
     }
     return g;
   }
+  bool has_resume() const { return __atomic_load_n(&resume, __ATOMIC_RELAXED) != nullptr; }
   FastRand rand{0};
   // the action g0 runs after a G switches out (Go's mcall functions)
   enum class After : std::uint8_t { None, Yield, YieldGlobal, AsyncPreempt, Park, Exit, SyscallNoP } after = After::None;

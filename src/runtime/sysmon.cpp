@@ -78,12 +78,15 @@ int retake(std::int64_t now) {
         // resumes on its own thread (preempt.cpp), so with nothing else for this P to run, or
         // with idle Ps that can steal this P's queue instead, preempting would only pin it.
         // Ask again every round until it lets go (the M's pending flag stops signal storms).
+        // Gs pinned to this M by an earlier preemption can run nowhere else: then preempting
+        // is the only way, idle Ps or not.
         M* pm = p->m.load(std::memory_order_acquire);
-        bool local_work = !runq_empty(p) || (pm && pm->resume);
+        bool pinned = pm && pm->has_resume();
+        bool queued = !runq_empty(p);
         bool global_work = sched->runqsize.load(std::memory_order_relaxed) > 0;
-        if (local_work && sched->npidle.load(std::memory_order_relaxed) > 0) {
+        if (queued && !pinned && sched->npidle.load(std::memory_order_relaxed) > 0) {
           wakep();  // an idle P will steal the waiting Gs; nobody needs to be pinned
-        } else if (local_work || global_work) {
+        } else if (queued || pinned || global_work) {
           preemptone(p);
         }
       }
