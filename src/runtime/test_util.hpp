@@ -1,7 +1,11 @@
 // test_util.hpp: helpers shared by the tests.
 #pragma once
+#include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+
+#include "mpg/runtime.hpp"
 
 namespace mpg::testing {
 
@@ -22,5 +26,28 @@ inline long max_live(long n) {
   return n;
 }
 inline bool under_sanitizer() { return std::getenv("MPG_TEST_SCALE") != nullptr; }
+
+// Rng: splitmix64, deterministic per seed (each goroutine owns one).
+struct Rng {
+  std::uint64_t s;
+  std::uint64_t next() {
+    std::uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  std::uint32_t below(std::uint32_t n) { return std::uint32_t(next() % n); }
+};
+
+// wait_waiting: polls (from a goroutine) until at least n goroutines are parked. Returns false
+// on a 5 s timeout.
+inline bool wait_waiting(std::uint64_t n) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (mpg::stats().waiting < n) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    mpg::sleep_for(std::chrono::microseconds(100));
+  }
+  return true;
+}
 
 }  // namespace mpg::testing

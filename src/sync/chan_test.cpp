@@ -20,33 +20,12 @@
 using namespace std::chrono_literals;
 using mpg::testing::max_live;
 using mpg::testing::scaled;
+using mpg::testing::Rng;
+using mpg::testing::wait_waiting;
 
 namespace {
 
 constexpr int kProcs[] = {1, 2, 4};
-
-// Rng: splitmix64, deterministic per seed (each goroutine owns one).
-struct Rng {
-  std::uint64_t s;
-  std::uint64_t next() {
-    std::uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  std::uint32_t below(std::uint32_t n) { return std::uint32_t(next() % n); }
-};
-
-// wait_waiting: main polls until at least n goroutines are parked (Waiting). Returns false on
-// a 5 s timeout.
-bool wait_waiting(std::uint64_t n) {
-  auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (mpg::stats().waiting < n) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    mpg::sleep_for(100us);
-  }
-  return true;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Order.

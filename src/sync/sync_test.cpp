@@ -17,21 +17,13 @@
 using namespace std::chrono_literals;
 using mpg::testing::max_live;
 using mpg::testing::scaled;
+using mpg::testing::wait_waiting;
 using mpg::testing::under_sanitizer;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
 constexpr int kProcs[] = {1, 2, 4};
-
-bool wait_waiting(std::uint64_t n) {
-  auto deadline = Clock::now() + 5s;
-  while (mpg::stats().waiting < n) {
-    if (Clock::now() > deadline) return false;
-    mpg::sleep_for(100us);
-  }
-  return true;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Mutex.

@@ -16,21 +16,11 @@
 using namespace std::chrono_literals;
 using mpg::testing::max_live;
 using mpg::testing::scaled;
+using mpg::testing::Rng;
 using mpg::testing::under_sanitizer;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-struct Rng {
-  std::uint64_t s;
-  std::uint64_t next() {
-    std::uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  std::uint32_t below(std::uint32_t n) { return std::uint32_t(next() % n); }
-};
 
 // slack: how late a timed wake-up may be (sanitizers slow everything down).
 Clock::duration slack() { return under_sanitizer() ? 1000ms : 200ms; }
