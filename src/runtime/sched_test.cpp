@@ -451,4 +451,35 @@ TEST(Sched, PinProcsPinsEachPToItsCpu) {
   EXPECT_TRUE(CPU_EQUAL(&set, &after));
 }
 
+// The 1-in-61 global-queue check holds also when goroutines hand the P to each other directly:
+// a G on the global queue runs while two others yield to each other forever. (Regression: the
+// direct-switch path tested the tick off by one, so the global queue starved.)
+TEST(Sched, GlobalQueueNotStarvedByYielders) {
+  mpg::run(
+      [] {
+        std::atomic<bool> stop{false};
+        mpg::WaitGroup wg;
+        for (int i = 0; i < 2; i++) {
+          wg.add(1);
+          mpg::go([&] {
+            while (!stop.load()) mpg::yield();
+            wg.done();
+          });
+        }
+        mpg::Chan<int> ran(1);
+        std::thread t([ran]() mutable { mpg::go([ran]() mutable { ran.send(1); }); });  // lands on the global queue
+        t.join();
+        auto deadline = std::chrono::steady_clock::now() + 5s;
+        bool got = false;
+        while (!got && std::chrono::steady_clock::now() < deadline) {
+          got = ran.try_recv().has_value();
+          if (!got) mpg::yield();
+        }
+        stop = true;
+        wg.wait();
+        EXPECT_TRUE(got) << "the global queue starved";
+      },
+      mpg::Config{.procs = 1});
+}
+
 }  // namespace

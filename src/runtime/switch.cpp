@@ -152,7 +152,8 @@ void g_landed(Transfer t) { land(t); }
 static G* direct_next(M* m, bool* inherit) {
   if (m->lockedg || sched->exiting.load(std::memory_order_relaxed) || sched->debug_migrate) return nullptr;
   P* p = m->p;
-  if (p->schedtick.load(std::memory_order_relaxed) % kFairnessTick == kFairnessTick - 1 && sched->runqsize.load(std::memory_order_relaxed) > 0)
+  // The same tick test as find_runnable (both run before the next G bumps schedtick).
+  if (p->schedtick.load(std::memory_order_relaxed) % kFairnessTick == 0 && sched->runqsize.load(std::memory_order_relaxed) > 0)
     return nullptr;
   if (std::int64_t w = p->timers.when0.load(std::memory_order_relaxed); w != 0 && w <= nanotime()) return nullptr;
   G* next = runqget(p, inherit);
