@@ -28,7 +28,6 @@ class Note {
   void sleep() { sleep_until(-1); }
   // sleep_for: returns true if woken, false on timeout.
   bool sleep_for(std::int64_t ns) { return sleep_until(nanotime() + ns); }
-  bool woken() const { return key_.load(std::memory_order_acquire) == 1; }
 
  private:
   bool sleep_until(std::int64_t deadline) {

@@ -106,7 +106,6 @@ static G* g_carve(std::size_t size) {
   std::lock_guard<Lock> lk(sched->allg_lock);
   g->alllink = sched->allg;
   __atomic_store_n(&sched->allg, g, __ATOMIC_RELEASE);
-  sched->nallg.fetch_add(1, std::memory_order_relaxed);
   return g;
 }
 

@@ -132,7 +132,6 @@ class LocalRunQueue {
     std::uint32_t t = tail_.load(std::memory_order_acquire);
     return t - h > kLocalQueueSize ? 0 : t - h;
   }
-  std::uint32_t head_relaxed() const { return head_.load(std::memory_order_relaxed); }
   std::uint32_t tail_acquire() const { return tail_.load(std::memory_order_acquire); }
 
  private:

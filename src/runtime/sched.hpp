@@ -43,7 +43,7 @@ struct alignas(64) P {
   TimerHeap timers;
   GStack<64> gfree;                   // free Gs of the default stack size (owner only; Go caches 64)
   // counters (owner-written, read racily by stats())
-  std::atomic<std::uint64_t> spawned{0}, exited{0}, switches{0}, steals{0}, stolen{0};
+  std::atomic<std::uint64_t> spawned{0}, switches{0}, steals{0}, stolen{0};
   std::atomic<std::uint64_t> preempt_coop{0}, blocking_calls{0};
 };
 
@@ -134,7 +134,6 @@ struct Sched {
 
   Lock allg_lock;
   G* allg = nullptr;                  // every G ever carved (allg_lock for writers)
-  std::atomic<std::uint64_t> nallg{0};
   std::int64_t start_time = 0;
 
   // Preemption and sysmon.
