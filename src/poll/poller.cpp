@@ -92,7 +92,27 @@ bool Poller::registered(int fd) const {
 
 int Poller::wait(std::span<Event> out, int timeout_ms) {
   int cap = static_cast<int>(out.size() < raw_.size() ? out.size() : raw_.size());
-  int n = ::epoll_wait(epoll_.get(), raw_.data(), cap, timeout_ms);
+  return collect(out, ::epoll_wait(epoll_.get(), raw_.data(), cap, timeout_ms));
+}
+
+int Poller::wait_ns(std::span<Event> out, std::int64_t timeout_ns) {
+  int cap = static_cast<int>(out.size() < raw_.size() ? out.size() : raw_.size());
+  // 0 means "no epoll_pwait2 here" once the kernel said ENOSYS; -1 unknown; 1 works.
+  static std::atomic<int> have_pwait2{-1};
+  if (timeout_ns >= 0 && have_pwait2.load(std::memory_order_relaxed) != 0) {
+    timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000), static_cast<long>(timeout_ns % 1'000'000'000)};
+    int n = ::epoll_pwait2(epoll_.get(), raw_.data(), cap, &ts, nullptr);
+    if (n >= 0 || errno != ENOSYS) {
+      have_pwait2.store(1, std::memory_order_relaxed);
+      return collect(out, n);
+    }
+    have_pwait2.store(0, std::memory_order_relaxed);
+  }
+  int ms = timeout_ns < 0 ? -1 : static_cast<int>((timeout_ns + 999'999) / 1'000'000);
+  return collect(out, ::epoll_wait(epoll_.get(), raw_.data(), cap, ms));
+}
+
+int Poller::collect(std::span<Event> out, int n) {
   if (n < 0) {
     if (errno == EINTR) return 0;
     die("epoll_wait");
@@ -106,9 +126,8 @@ int Poller::wait(std::span<Event> out, int timeout_ms) {
       // before the clear skips its write but published its work before, and the caller looks at
       // the work after this returns; a wake() after the clear writes, at worst one spurious
       // wake-up later.
-      std::uint64_t v;
-      while (::read(wake_fd_.get(), &v, sizeof v) == sizeof v) {
-      }
+      std::uint64_t v;  // one read takes the whole counter and resets it
+      [[maybe_unused]] ssize_t r = ::read(wake_fd_.get(), &v, sizeof v);
       wake_pending_.store(false, std::memory_order_seq_cst);
       continue;
     }

@@ -80,6 +80,10 @@ class Poller {
   // timeout, wake-up or EINTR). After it returns, the caller must look at whatever work the
   // wakers published (wake() may skip its syscall while a wake-up is already pending).
   int wait(std::span<Event> out, int timeout_ms);
+  // wait_ns: as wait(), with a timeout in nanoseconds (-1: forever), through epoll_pwait2 where
+  // the kernel has it (5.11+), else rounded up to whole milliseconds. The netpoller sleeps until
+  // the next runtime timer this way: millisecond rounding would make every timer up to 1 ms late.
+  int wait_ns(std::span<Event> out, std::int64_t timeout_ns);
   // resolve: the user pointer of the registration that produced `e`, or nullptr if that
   // registration has been removed since (stale event).
   void* resolve(const Event& e) const;
@@ -102,6 +106,7 @@ class Poller {
     void* user = nullptr;
   };
   static constexpr std::uint64_t kWakeTag = ~std::uint64_t{0};
+  int collect(std::span<Event> out, int n);  // raw_[0, n) -> out, consuming wake-ups
 
   UniqueFd epoll_;
   UniqueFd wake_fd_;

@@ -14,6 +14,7 @@
 #include "mpg/errors.hpp"
 #include "mpg/runtime.hpp"
 #include "runtime/config_internal.hpp"
+#include "runtime/netpoll.hpp"
 #include "runtime/sched.hpp"
 
 namespace mpg::detail {
@@ -370,6 +371,7 @@ int detail::run_main(const Config& cfg, int (*invoke)(void*), void* main_closure
     for (auto& e : p->timers.heap) e.node->unref();
     p->timers.heap.clear();
   }
+  netpoll_shutdown();
   stack_release_all();
   for (P* p : sched->allp) delete p;
   for (M* m : sched->allm) delete m;

@@ -20,9 +20,10 @@
 //    re-check every run queue, and take a P back if one has work. Either the submitter sees the
 //    spinner, or the spinner's re-check sees the G: a wake-up cannot fall between them (Go
 //    issue 43997 is what happens when step 3 is skipped).
-//  - Timers: each P has a timer heap; at most one idle M (the poller) sleeps until the earliest
-//    timer of all Ps; an earlier new timer breaks its sleep (wake_poller). The netpoller will
-//    take this role over, sleeping in epoll_wait instead of on a futex.
+//  - Timers and the network: each P has a timer heap; at most one idle M (the poller) sleeps
+//    until the earliest timer of all Ps, in epoll_wait once the netpoller exists (netpoll.hpp),
+//    else on a futex; an earlier new timer breaks its sleep (wake_poller). An M that runs out
+//    of work polls the network without blocking before it steals (Go's order).
 //  - Deadlock: when the last M goes idle with no timer pending, nothing can ever run again:
 //    checkdead prints Go's message and the goroutine dump and exits 2.
 #include "runtime/sched.hpp"
@@ -33,6 +34,7 @@
 #include <cstring>
 
 #include "mpg/errors.hpp"
+#include "runtime/netpoll.hpp"
 
 namespace mpg::detail {
 
@@ -299,8 +301,25 @@ void wake_poller(std::int64_t when) {
   if (pu == 0) {
     wakep();  // nobody sleeps on timers: a spinner will find out who should
   } else if (when < pu) {
-    sched->poll_note.wake();
+    break_poller();
   }
+}
+
+void break_poller() {
+  // poll_in_epoll is written before poll_until is published, so a waker that saw poll_until
+  // set sees how that sleeper sleeps.
+  if (sched->poll_in_epoll.load(std::memory_order_acquire)) netpoll_break();
+  else sched->poll_note.wake();
+}
+
+// take_list_head: the first G of a netpoll list made runnable for the caller; the rest injected.
+static G* take_list_head(G* list, int n) {
+  G* g = list;
+  G* rest = g->schedlink;
+  g->schedlink = nullptr;
+  g->set_status(GStatus::Waiting, GStatus::Runnable);
+  inject_glist(rest, n - 1);
+  return g;
 }
 
 static std::int64_t earliest_timer() {
@@ -368,6 +387,12 @@ top:
     sched->lock.unlock();
     if (g) return g;
   }
+  // The network, without blocking, before stealing (Go: an optimization; the blocked poller and
+  // sysmon would get there too). Skipped while another M polls, blocked or not.
+  if (netpoll_active() && !sched->poller_busy.load(std::memory_order_relaxed)) {
+    int n;
+    if (G* list = netpoll(0, &n)) return take_list_head(list, n);
+  }
   int busy = sched->procs - sched->npidle.load(std::memory_order_relaxed);
   if (m->spinning || 2 * sched->nmspinning.load(std::memory_order_relaxed) < busy) {
     if (!m->spinning) become_spinning(m);
@@ -420,14 +445,25 @@ top:
     }
   }
 
-  // Sleep: until the earliest timer if nobody else waits for timers, else until handed a P.
+  // Sleep: one M (the poller) sleeps until the earliest timer, in epoll_wait when goroutines
+  // wait on the network; every other M sleeps until handed a P.
   std::int64_t poll_until = earliest_timer();
-  if (poll_until != 0 && !sched->poller_busy.exchange(true, std::memory_order_acq_rel)) {
+  bool net = netpoll_active();
+  if ((poll_until != 0 || net) && !sched->poller_busy.exchange(true, std::memory_order_acq_rel)) {
+    bool epoll = netpoll_inited();
+    G* list = nullptr;
+    int n = 0;
     sched->poll_note.clear();
-    sched->poll_until.store(poll_until, std::memory_order_release);
-    std::int64_t delay = poll_until - nanotime();
-    if (delay > 0 && !sched->exiting.load(std::memory_order_acquire)) sched->poll_note.sleep_for(delay);
+    sched->poll_in_epoll.store(epoll, std::memory_order_release);
+    sched->poll_until.store(poll_until ? poll_until : INT64_MAX, std::memory_order_release);
+    std::int64_t delay = poll_until ? poll_until - nanotime() : -1;
+    if (delay < 0 && poll_until) delay = 0;
+    if (!sched->exiting.load(std::memory_order_acquire)) {
+      if (epoll) list = netpoll(delay, &n);
+      else if (delay > 0) sched->poll_note.sleep_for(delay);
+    }
     sched->poll_until.store(0, std::memory_order_release);
+    sched->poll_in_epoll.store(false, std::memory_order_relaxed);
     sched->poller_busy.store(false, std::memory_order_release);
     sched->lock.lock();
     P* pp = pidleget();
@@ -443,9 +479,11 @@ top:
         std::int64_t w = p2->timers.when0.load(std::memory_order_acquire);
         if (w != 0 && w <= now) run_timers(p2, now);
       }
+      if (list) return take_list_head(list, n);
       goto top;
     }
-    // Every P is busy: their Ms run the timers. Fall through to sleep.
+    // Every P is busy: their Ms run the timers and take the readied Gs from the global queue.
+    inject_glist(list, n);
   } else if (poll_until != 0) {
     wake_poller(poll_until);
   }

@@ -124,6 +124,7 @@ struct Sched {
   // The timer poller: at most one M sleeps until the next timer (Go's netpoll block). pollUntil
   // is its wake-up time (0: nobody polls). Breaking it wakes that M early.
   Note poll_note;
+  std::atomic<bool> poll_in_epoll{false};  // the poller sleeps in epoll_wait (else on poll_note)
   std::atomic<bool> poller_busy{false};
   std::atomic<std::int64_t> poll_until{0};
 
@@ -172,8 +173,10 @@ void syscall_exit_nop(M* m, G* g);
 bool reacquire_idle_p(M* m);
 // wakep: starts a spinning M if there are idle Ps and no spinner.
 void wakep();
-// break_poller: wakes the M sleeping until the next timer if `when` is earlier than its wake-up.
+// wake_poller: wakes the M sleeping until the next timer if `when` is earlier than its wake-up.
 void wake_poller(std::int64_t when);
+// break_poller: wakes the poller M, wherever it sleeps (futex or epoll_wait).
+void break_poller();
 
 // Scheduler internals shared between sched.cpp (finding work), switch.cpp (running it) and
 // proc.cpp. kFairnessTick: every 61st schedule takes from the global queue first (Go's value).

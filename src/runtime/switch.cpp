@@ -8,6 +8,7 @@
 
 #include "mpg/errors.hpp"
 #include "mpg/runtime.hpp"
+#include "runtime/netpoll.hpp"
 #include "runtime/sched.hpp"
 
 #if MPG_ASAN
@@ -119,7 +120,8 @@ static G* after_action(M* m, G* g, Ctx saved) {
         sched->exiting.store(true, std::memory_order_release);
         for (M* om : sched->allm) om->park.wake();
         sched->lock.unlock();
-        sched->poll_note.wake();
+        sched->poll_note.wake();  // both: the poller may be choosing where to sleep right now
+        netpoll_break();
       } else if (locked) {
         // Go terminates a thread whose locked goroutine exits: its state may be unusual.
         m->exit_thread = true;

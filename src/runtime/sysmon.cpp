@@ -12,12 +12,14 @@
 //     (>= 20 us), retake the P (CAS Syscall -> Idle) and hand it to another M, unless there is
 //     nothing for it to do and spinning or idle Ms exist, for up to 10 ms (Go's retake rule).
 //  4. If a timer is overdue and nobody is about, wake an M for it.
+//  5. If goroutines wait on the network and nobody has polled for 10 ms, poll and queue them.
 #include <sys/syscall.h>
 #include <time.h>
 
 #include <algorithm>
 #include <thread>
 
+#include "runtime/netpoll.hpp"
 #include "runtime/sched.hpp"
 
 namespace mpg::detail {
@@ -35,6 +37,8 @@ constexpr std::int64_t kRetakeGraceNs = 10'000'000;
 // kTimerLateNs: a timer this overdue, on a P whose G has run at least this long, gets the G
 // preempted early (timer-driven preemption; see retake).
 constexpr std::int64_t kTimerLateNs = 100'000;
+// kSysmonNetpollNs: sysmon polls the network when nobody has for this long (Go: 10 ms).
+constexpr std::int64_t kSysmonNetpollNs = 10'000'000;
 
 std::thread sysmon_thread;
 std::atomic<bool> sysmon_stop_flag{false};
@@ -154,6 +158,15 @@ void sysmon_main(int trace_ms) {
       if (x != 0 && (w == 0 || x < w)) w = x;
     }
     if (w != 0 && w + sched->time_slice < now && sched->poll_until.load() == 0) wakep();
+    // Nobody has polled the network for 10 ms (every M busy): poll for them.
+    if (netpoll_active() && !sched->poller_busy.load(std::memory_order_relaxed) &&
+        netpoll_last() + kSysmonNetpollNs < now) {
+      int n;
+      if (G* list = netpoll(0, &n)) {
+        inject_glist(list, n);
+        idle = 0;
+      }
+    }
     if (next_trace && now >= next_trace) {
       schedtrace_line_to_stderr();
       next_trace = now + trace_period;

@@ -1,0 +1,323 @@
+// netpoll.cpp: the netpoller (see netpoll.hpp for the design).
+#include "runtime/netpoll.hpp"
+
+#include <memory>
+#include <vector>
+
+#include "poll/poller.hpp"
+#include "runtime/sched.hpp"
+
+namespace mpg::detail {
+
+namespace {
+
+// kPollBatch: events taken per epoll_wait (Go takes 128).
+constexpr int kPollBatch = 128;
+// kDescChunk: PollDescs allocated at a time for the pool.
+constexpr int kDescChunk = 128;
+
+struct Netpoll {
+  poll::Poller poller;
+  Lock lock;                              // registrations, event dispatch, the pool
+  std::vector<std::unique_ptr<PollDesc[]>> chunks;
+  PollDesc* free = nullptr;
+  std::atomic<bool> busy{false};          // an M is inside Poller::wait (one at a time)
+  std::atomic<std::int64_t> last{0};      // nanotime of the last poll
+  std::uint64_t run_id = 0;
+};
+
+std::atomic<Netpoll*> g_np{nullptr};
+std::atomic<int> g_waiters{0};            // Gs parked in a wait slot
+Lock g_init_lock;
+std::uint64_t g_run_gen = 0;              // (g_init_lock)
+
+void deadline_fire(TimerNode* n, std::uint64_t seq);
+
+Netpoll* np_get() { return g_np.load(std::memory_order_acquire); }
+
+Netpoll* np_ensure() {
+  if (Netpoll* np = np_get()) return np;
+  std::lock_guard<Lock> lk(g_init_lock);
+  if (Netpoll* np = np_get()) return np;
+  auto* np = new Netpoll();
+  np->run_id = ++g_run_gen;
+  np->last.store(nanotime(), std::memory_order_relaxed);
+  g_np.store(np, std::memory_order_release);
+  // An M may sleep on the futex until the next timer: have it come back and sleep in epoll.
+  wake_poller(0);
+  return np;
+}
+
+PollDesc* desc_alloc(Netpoll* np) {  // np->lock held
+  if (!np->free) {
+    auto chunk = std::make_unique<PollDesc[]>(kDescChunk);
+    for (int i = 0; i < kDescChunk; i++) {
+      PollDesc* pd = &chunk[std::size_t(i)];
+      pd->rt.fire = pd->wt.fire = &deadline_fire;
+      pd->rt.arg = pd->wt.arg = pd;
+      pd->next_free = np->free;
+      np->free = pd;
+    }
+    np->chunks.push_back(std::move(chunk));
+  }
+  PollDesc* pd = np->free;
+  np->free = pd->next_free;
+  pd->next_free = nullptr;
+  return pd;
+}
+
+// unblock: the netpollunblock of Go. ioready: readiness (slot -> kReady); else an error (slot ->
+// kNil, and a slot with nobody waiting is left alone). Returns the parked G, if any.
+G* unblock(std::atomic<std::uintptr_t>& slot, bool ioready) {
+  std::uintptr_t old = slot.load(std::memory_order_acquire);
+  for (;;) {
+    if (old == PollDesc::kReady) return nullptr;
+    if (old == PollDesc::kNil && !ioready) return nullptr;
+    std::uintptr_t nw = ioready ? PollDesc::kReady : PollDesc::kNil;
+    if (slot.compare_exchange_weak(old, nw, std::memory_order_acq_rel, std::memory_order_acquire)) {
+      if (old > PollDesc::kWait) {
+        g_waiters.fetch_sub(1, std::memory_order_relaxed);
+        return reinterpret_cast<G*>(old);
+      }
+      return nullptr;
+    }
+  }
+}
+
+// block_commit: after the G is off its stack, publish it in the slot, unless readiness or an
+// error came in between (the slot is no longer kWait): then it runs on at once.
+bool block_commit(G* g, void* arg) {
+  auto* slot = static_cast<std::atomic<std::uintptr_t>*>(arg);
+  std::uintptr_t expect = PollDesc::kWait;
+  if (!slot->compare_exchange_strong(expect, reinterpret_cast<std::uintptr_t>(g), std::memory_order_acq_rel))
+    return false;
+  // The first waiter: make sure some M watches epoll. Without this, a busy M keeps running its
+  // queue and an idle one sleeps on its futex until sysmon's 10 ms poll.
+  if (g_waiters.fetch_add(1, std::memory_order_seq_cst) == 0) wakep();
+  return true;
+}
+
+std::atomic<std::uintptr_t>& slot_of(PollDesc* pd, char mode) { return mode == 'r' ? pd->rg : pd->wg; }
+
+// block: Go's netpollblock. True if the descriptor is ready in `mode`; false on an error or
+// when woken by one (the caller re-checks).
+bool block(PollDesc* pd, char mode) {
+  auto& slot = slot_of(pd, mode);
+  for (;;) {
+    std::uintptr_t v = PollDesc::kReady;
+    if (slot.compare_exchange_strong(v, PollDesc::kNil, std::memory_order_acq_rel)) return true;
+    v = PollDesc::kNil;
+    if (slot.compare_exchange_strong(v, PollDesc::kWait, std::memory_order_acq_rel)) break;
+    if (v != PollDesc::kReady && v != PollDesc::kNil)
+      fatal("mpg: netpoll: two goroutines wait on one descriptor in one direction", true);
+  }
+  // Re-check errors after publishing kWait: a close or deadline that came first is seen here; one
+  // that comes later finds kWait or the G and wakes it.
+  if (netpoll_prepare(pd, mode) == PollErr::None) park(WaitReason::IOWait, &block_commit, &slot);
+  std::uintptr_t old = slot.exchange(PollDesc::kNil, std::memory_order_acq_rel);
+  if (old > PollDesc::kWait) fatal("mpg: netpoll: corrupted wait slot", true);
+  return old == PollDesc::kReady;
+}
+
+void ready_if(G* g) {
+  if (g) ready(g);
+}
+
+void deadline_fire(TimerNode* n, std::uint64_t seq) {
+  auto* pd = static_cast<PollDesc*>(n->arg);
+  bool read = n == &pd->rt;
+  G* g = nullptr;
+  {
+    std::lock_guard<Lock> lk(pd->lock);
+    std::uint64_t& armed = read ? pd->rseq : pd->wseq;
+    if (armed != seq) return;  // the deadline moved (or the descriptor closed) meanwhile
+    armed = 0;
+    (read ? pd->rd : pd->wd).store(-1, std::memory_order_release);
+    g = unblock(read ? pd->rg : pd->wg, false);
+  }
+  ready_if(g);
+}
+
+// set_one: one direction of netpoll_set_deadline; pd->lock held. Returns a G to wake.
+G* set_one(PollDesc* pd, std::int64_t d, bool read) {
+  std::atomic<std::int64_t>& dl = read ? pd->rd : pd->wd;
+  TimerNode& t = read ? pd->rt : pd->wt;
+  std::uint64_t& armed = read ? pd->rseq : pd->wseq;
+  dl.store(d, std::memory_order_release);
+  if (armed) {
+    timer_stop(&t);
+    armed = 0;
+  }
+  if (d > 0) {
+    armed = t.next_seq();
+    timer_arm(&t, d);
+  }
+  return d < 0 ? unblock(read ? pd->rg : pd->wg, false) : nullptr;
+}
+
+}  // namespace
+
+PollDesc* netpoll_open(int fd, int* err) {
+  Netpoll* np = np_ensure();
+  std::lock_guard<Lock> lk(np->lock);
+  PollDesc* pd = desc_alloc(np);
+  pd->fd = fd;
+  pd->rg.store(PollDesc::kNil, std::memory_order_relaxed);
+  pd->wg.store(PollDesc::kNil, std::memory_order_relaxed);
+  pd->closing.store(false, std::memory_order_relaxed);
+  pd->rd.store(0, std::memory_order_relaxed);
+  pd->wd.store(0, std::memory_order_relaxed);
+  pd->rseq = pd->wseq = 0;
+  int e = np->poller.add(fd, poll::kWantRead | poll::kWantWrite | poll::kEdge, pd);
+  if (e != 0) {
+    pd->next_free = np->free;
+    np->free = pd;
+    *err = e;
+    return nullptr;
+  }
+  return pd;
+}
+
+void netpoll_close(PollDesc* pd) {
+  Netpoll* np = np_get();
+  std::lock_guard<Lock> lk(np->lock);
+  np->poller.remove(pd->fd);
+  pd->fd = -1;
+  pd->next_free = np->free;
+  np->free = pd;
+}
+
+PollErr netpoll_prepare(PollDesc* pd, char mode) {
+  if (pd->closing.load(std::memory_order_acquire)) return PollErr::Closing;
+  if ((mode == 'r' ? pd->rd : pd->wd).load(std::memory_order_acquire) < 0) return PollErr::Timeout;
+  return PollErr::None;
+}
+
+PollErr netpoll_wait(PollDesc* pd, char mode) {
+  PollErr e = netpoll_prepare(pd, mode);
+  if (e != PollErr::None) return e;
+  while (!block(pd, mode)) {
+    e = netpoll_prepare(pd, mode);
+    if (e != PollErr::None) return e;
+  }
+  return PollErr::None;
+}
+
+void netpoll_set_deadline(PollDesc* pd, std::int64_t when, char mode) {
+  std::int64_t d = when == 0 ? 0 : (when <= nanotime() ? -1 : when);
+  G* gr = nullptr;
+  G* gw = nullptr;
+  {
+    std::lock_guard<Lock> lk(pd->lock);
+    if (pd->closing.load(std::memory_order_relaxed)) return;
+    if (mode == 'r' || mode == 'b') gr = set_one(pd, d, true);
+    if (mode == 'w' || mode == 'b') gw = set_one(pd, d, false);
+  }
+  ready_if(gr);
+  ready_if(gw);
+}
+
+void netpoll_evict(PollDesc* pd) {
+  G* gr;
+  G* gw;
+  {
+    std::lock_guard<Lock> lk(pd->lock);
+    pd->closing.store(true, std::memory_order_release);
+    if (pd->rseq) timer_stop(&pd->rt);
+    if (pd->wseq) timer_stop(&pd->wt);
+    pd->rseq = pd->wseq = 0;
+    gr = unblock(pd->rg, false);
+    gw = unblock(pd->wg, false);
+  }
+  ready_if(gr);
+  ready_if(gw);
+}
+
+std::uint64_t netpoll_run_id() {
+  Netpoll* np = np_get();
+  return np ? np->run_id : 0;
+}
+
+bool netpoll_inited() { return np_get() != nullptr; }
+
+bool netpoll_active() { return g_waiters.load(std::memory_order_relaxed) > 0 && np_get() != nullptr; }
+
+std::int64_t netpoll_last() {
+  Netpoll* np = np_get();
+  return np ? np->last.load(std::memory_order_relaxed) : 0;
+}
+
+G* netpoll(std::int64_t delay_ns, int* n) {
+  *n = 0;
+  Netpoll* np = np_get();
+  if (!np || np->busy.exchange(true, std::memory_order_acquire)) return nullptr;
+  poll::Event evs[kPollBatch];
+  int k = np->poller.wait_ns(std::span<poll::Event>(evs, kPollBatch), delay_ns);
+  G* head = nullptr;
+  G* tail = nullptr;
+  auto push = [&](G* g) {
+    if (!g) return;
+    g->schedlink = nullptr;
+    if (tail) tail->schedlink = g; else head = g;
+    tail = g;
+    ++*n;
+  };
+  if (k > 0) {
+    // Resolve and deliver under the registration lock: an event of a registration removed
+    // meanwhile is dropped, never delivered to the PollDesc's next user.
+    std::lock_guard<Lock> lk(np->lock);
+    for (int i = 0; i < k; i++) {
+      auto* pd = static_cast<PollDesc*>(np->poller.resolve(evs[i]));
+      if (!pd) continue;
+      std::uint32_t r = evs[i].ready;
+      if (r & (poll::kReadable | poll::kHangup | poll::kError)) push(unblock(pd->rg, true));
+      if (r & (poll::kWritable | poll::kHangup | poll::kError)) push(unblock(pd->wg, true));
+    }
+  }
+  np->last.store(nanotime(), std::memory_order_relaxed);
+  np->busy.store(false, std::memory_order_release);
+  return head;
+}
+
+void netpoll_break() {
+  if (Netpoll* np = np_get()) np->poller.wake();
+}
+
+void inject_glist(G* list, int n) {
+  if (!list) return;
+  for (G* g = list; g; g = g->schedlink) g->set_status(GStatus::Waiting, GStatus::Runnable);
+  M* m = current_m();
+  P* p = m ? m->p : nullptr;
+  // Gs for idle Ps go to the global queue, with an M started for each such P (Go's
+  // injectglist); the rest onto this P's ring.
+  int to_global = p ? std::min(n, sched->npidle.load(std::memory_order_relaxed)) : n;
+  G* batch[kPollBatch];
+  int started = 0;
+  while (list && to_global > 0) {
+    int b = 0;
+    while (list && b < to_global && b < kPollBatch) {
+      batch[b++] = list;
+      list = list->schedlink;
+    }
+    globrunqput_batch(batch, std::uint32_t(b));
+    to_global -= b;
+    started += b;
+  }
+  for (int i = 0, idle = sched->npidle.load(std::memory_order_relaxed); i < started && i < idle; i++)
+    startm(nullptr, false);
+  while (list) {
+    G* g = list;
+    list = g->schedlink;
+    g->schedlink = nullptr;
+    runqput(p, g, false);
+  }
+  if (p) wakep();
+}
+
+void netpoll_shutdown() {
+  std::lock_guard<Lock> lk(g_init_lock);
+  delete g_np.exchange(nullptr, std::memory_order_acq_rel);
+  g_waiters.store(0, std::memory_order_relaxed);
+}
+
+}  // namespace mpg::detail

@@ -1,0 +1,91 @@
+// netpoll.hpp: the netpoller: goroutines block on sockets, only the goroutine parks (Go's
+// netpoll.go + netpoll_epoll.go).
+//
+// The problem. Code reads a socket in plain blocking style; the descriptor is non-blocking
+// underneath, so read() says EAGAIN and the goroutine must sleep until the kernel has data, then
+// run again, without an OS thread per socket and without losing the wake-up that races with
+// going to sleep.
+//
+// The approach, Go's:
+//  - One epoll instance per run (poll::Poller, generations and all). Each descriptor is
+//    registered once, edge-triggered, for both directions; its PollDesc is the user pointer.
+//  - A PollDesc has two wait slots, rg and wg, each a word that is kNil, kReady, kWait or the
+//    parked G. A reader that got EAGAIN moves kNil -> kWait, parks, and after it is off its
+//    stack the park commit CASes kWait -> G. Readiness (netpoll) and errors (close, deadline)
+//    CAS the slot to kReady or kNil and take the G if one was there. Whichever side comes
+//    second sees the other's mark, so a readiness event between the EAGAIN and the park is
+//    never lost: the commit fails and the G runs on.
+//  - Deadlines are runtime timers (one per direction), validated by the seq the timer was armed
+//    with, so a deadline moved while its timer fires cannot time out the new one.
+//  - Scheduler side (sched.cpp, sysmon.cpp): an M that runs out of work polls without blocking
+//    before it steals; one idle M sleeps in epoll_wait until the next timer (replacing the futex
+//    timer sleep once the netpoller exists); sysmon polls when nobody has for 10 ms.
+//  - Registration (add/remove) and event dispatch serialize on one lock, so once remove()
+//    returns no event of that registration reaches the PollDesc, which then can be reused.
+#pragma once
+#include <atomic>
+#include <cstdint>
+
+#include "runtime/lock.hpp"
+#include "runtime/timers.hpp"
+
+namespace mpg::detail {
+
+struct G;
+
+// Errors of prepare/wait (Go's pollNoError, pollErrClosing, pollErrTimeout).
+enum class PollErr : std::uint8_t { None, Closing, Timeout };
+
+// PollDesc: the netpoller's state of one descriptor. Pooled for the run; never freed while it
+// runs (late timer callbacks and events may still look at a retired one, and must find it sane).
+struct PollDesc {
+  static constexpr std::uintptr_t kNil = 0, kReady = 1, kWait = 2;
+  int fd = -1;
+  std::atomic<std::uintptr_t> rg{kNil}, wg{kNil};
+  Lock lock;                              // guards the deadline timers and seqs, and closing's writes
+  std::atomic<bool> closing{false};
+  std::atomic<std::int64_t> rd{0}, wd{0};  // deadline: 0 none, < 0 expired, else nanotime
+  TimerNode rt, wt;                       // deadline timers (fire -> deadline_fire)
+  std::uint64_t rseq = 0, wseq = 0;       // the seq each timer was armed with (0: not armed)
+  PollDesc* next_free = nullptr;
+};
+
+// netpoll_open: registers fd (non-blocking already) and returns its PollDesc, or nullptr with
+// *err = errno.
+PollDesc* netpoll_open(int fd, int* err);
+// netpoll_close: unregisters and returns pd to the pool. The caller evicted it first and no
+// goroutine waits on it; the caller closes the fd afterwards.
+void netpoll_close(PollDesc* pd);
+// netpoll_prepare: the error a read ('r') or write ('w') would get now (closed, timed out).
+PollErr netpoll_prepare(PollDesc* pd, char mode);
+// netpoll_wait: parks the calling goroutine until the descriptor may be ready in `mode`, or an
+// error (close, deadline). Spurious readiness is possible: retry the syscall.
+PollErr netpoll_wait(PollDesc* pd, char mode);
+// netpoll_set_deadline: mode 'r', 'w' or 'b' (both); when: 0 clears, <= now expires at once
+// (waking waiters with Timeout), else a nanotime.
+void netpoll_set_deadline(PollDesc* pd, std::int64_t when, char mode);
+// netpoll_evict: the descriptor is closing: wakes every waiter with Closing, stops the timers.
+void netpoll_evict(PollDesc* pd);
+// netpoll_run_id: identifies the current run's netpoller (0: none); PollDescs die with the run.
+std::uint64_t netpoll_run_id();
+
+// --- Scheduler side --------------------------------------------------------------------------
+
+// netpoll_active: the netpoller exists and goroutines wait on it (worth polling).
+bool netpoll_active();
+bool netpoll_inited();
+// netpoll: polls (delay_ns < 0: block, 0: do not block, > 0: at most that long) and returns the
+// readied Gs, still Waiting, linked through schedlink; *n counts them. Returns nullptr at once if
+// another M is polling.
+G* netpoll(std::int64_t delay_ns, int* n);
+// netpoll_break: makes a blocked netpoll return.
+void netpoll_break();
+// netpoll_last: nanotime of the last poll (sysmon polls when nobody has for 10 ms).
+std::int64_t netpoll_last();
+// inject_glist: makes a list from netpoll runnable: onto the current P's queue if the caller has
+// a P, else the global queue with Ms started for idle Ps.
+void inject_glist(G* list, int n);
+// netpoll_shutdown: frees the poller and every PollDesc (end of mpg::run).
+void netpoll_shutdown();
+
+}  // namespace mpg::detail
