@@ -157,6 +157,9 @@ G* set_one(PollDesc* pd, std::int64_t d, bool read) {
 
 }  // namespace
 
+void (*netpoll_test_hook)() = nullptr;
+PollDesc* netpoll_test_hook_arg = nullptr;
+
 PollDesc* netpoll_open(int fd, int* err) {
   Netpoll* np = np_ensure();
   std::lock_guard<Lock> lk(np->lock);
@@ -262,6 +265,7 @@ G* netpoll(std::int64_t delay_ns, int* n) {
     tail = g;
     ++*n;
   };
+  if (k > 0 && netpoll_test_hook) netpoll_test_hook();
   if (k > 0) {
     // Resolve and deliver under the registration lock: an event of a registration removed
     // meanwhile is dropped, never delivered to the PollDesc's next user.

@@ -85,6 +85,10 @@ std::int64_t netpoll_last();
 // inject_glist: makes a list from netpoll runnable: onto the current P's queue if the caller has
 // a P, else the global queue with Ms started for idle Ps.
 void inject_glist(G* list, int n);
+// netpoll_test_hook: if set, netpoll() calls it between epoll_wait and dispatching the events
+// (tests use it to close and reuse a descriptor inside that window).
+extern void (*netpoll_test_hook)();
+extern PollDesc* netpoll_test_hook_arg;
 // netpoll_shutdown: frees the poller and every PollDesc (end of mpg::run).
 void netpoll_shutdown();
 

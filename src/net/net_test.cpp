@@ -1,0 +1,567 @@
+// net_test.cpp: mpg::net and the netpoller: echo at scale, deadlines, close, half-close, reset,
+// IPv6 and Unix sockets, descriptor reuse, accept out of descriptors, timers beside epoll.
+#include "mpg/net.hpp"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mpg/mpg.hpp"
+#include "runtime/netpoll.hpp"
+#include "runtime/test_util.hpp"
+
+namespace mpg::net {
+namespace {
+
+using namespace std::chrono_literals;
+using mpg::testing::Rng;
+using mpg::testing::scaled;
+
+Clock::time_point in(std::chrono::nanoseconds d) { return Clock::now() + d; }
+
+// listen_local: a TCP listener on 127.0.0.1, any port, and its "host:port".
+std::pair<Listener, std::string> listen_local() {
+  auto [ln, err] = listen("tcp4", "127.0.0.1:0");
+  EXPECT_FALSE(err) << err.message();
+  return {ln, "127.0.0.1:" + std::to_string(ln.addr().port())};
+}
+
+// connected_pair: both ends of one TCP connection.
+std::pair<Conn, Conn> connected_pair() {
+  auto [ln, addr] = listen_local();
+  auto [c, derr] = dial("tcp", addr);
+  EXPECT_FALSE(derr) << derr.message();
+  auto [s, aerr] = ln.accept();
+  EXPECT_FALSE(aerr) << aerr.message();
+  ln.close();
+  return {c, s};
+}
+
+void echo_forever(Conn c) {
+  char buf[4096];
+  for (;;) {
+    auto r = c.read(buf, sizeof buf);
+    if (r.n && c.write(buf, r.n).err) break;
+    if (r.err) break;
+  }
+  c.close();
+}
+
+// echo_server: accepts until the listener closes, a goroutine per connection.
+void echo_server(Listener ln) {
+  for (;;) {
+    auto [c, err] = ln.accept();
+    if (err) return;
+    mpg::go([c = std::move(c)] { echo_forever(c); });
+  }
+}
+
+// check_echo: sends `rounds` messages of random sizes and checks every byte that comes back.
+bool check_echo(Conn c, std::uint64_t seed, int rounds) {
+  Rng rng{seed};
+  std::vector<char> out(8192), in(8192);
+  for (int i = 0; i < rounds; i++) {
+    std::size_t n = 1 + rng.below(std::uint32_t(out.size()));
+    for (std::size_t k = 0; k < n; k++) out[k] = char(rng.next());
+    if (c.write(out.data(), n).err) return false;
+    auto r = c.read_full(in.data(), n);
+    if (r.err || r.n != n || std::memcmp(in.data(), out.data(), n) != 0) return false;
+  }
+  return true;
+}
+
+// raise_nofile: lifts the soft descriptor limit to the hard one; returns the new soft limit.
+rlim_t raise_nofile() {
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+  getrlimit(RLIMIT_NOFILE, &rl);
+  return rl.rlim_cur;
+}
+
+TEST(Net, EchoManyConcurrentClientsEveryByteChecked) {
+  // Both ends live in this process: 2 descriptors a pair, under the 20,000 cap with room to spare.
+  rlim_t lim = raise_nofile();
+  // Two goroutines a pair: under TSan (at most ~8,000 fibers) max_live keeps it to 2,000 pairs.
+  long pairs = mpg::testing::max_live(std::min<long>(9'900, (long(lim) - 100) / 2));
+  ASSERT_GT(pairs, 1000);
+  std::atomic<long> ok{0}, open{0}, peak{0};
+  mpg::run([&] {
+    auto [ln, addr] = listen_local();
+    mpg::go([ln = ln] { echo_server(ln); });
+    mpg::WaitGroup dialed, done;
+    mpg::Chan<int> start;
+    dialed.add(int(pairs));
+    done.add(int(pairs));
+    for (long i = 0; i < pairs; i++) {
+      mpg::go([&, i, addr = addr] {
+        auto [c, err] = dial("tcp", addr, 10s);
+        dialed.done();
+        if (err) {
+          done.done();
+          return;
+        }
+        long o = open.fetch_add(1) + 1;
+        long p = peak.load();
+        while (o > p && !peak.compare_exchange_weak(p, o)) {
+        }
+        start.recv();  // every connection is open before any byte moves
+        if (check_echo(c, std::uint64_t(i) + 1, 4)) ok.fetch_add(1);
+        c.close();
+        open.fetch_sub(1);
+        done.done();
+      });
+    }
+    dialed.wait();
+    start.close();
+    done.wait();
+    ln.close();
+  });
+  EXPECT_EQ(peak.load(), pairs);
+  EXPECT_EQ(ok.load(), pairs);
+}
+
+TEST(Net, ReadDeadlineFiresOnTimeAndCanBeMoved) {
+  mpg::run([] {
+    auto [c, s] = connected_pair();
+    char b[16];
+    for (int i = 0; i < 3; i++) {
+      auto t0 = Clock::now();
+      c.set_read_deadline(in(50ms));
+      auto r = c.read(b, sizeof b);
+      auto took = Clock::now() - t0;
+      EXPECT_EQ(r.err.code, Errc::Timeout);
+      EXPECT_GE(took, 50ms);
+      EXPECT_LT(took, mpg::testing::under_sanitizer() ? 150ms : 60ms);
+    }
+    // Expired deadlines fail at once until moved; then reads work again.
+    EXPECT_EQ(c.read(b, 1).err.code, Errc::Timeout);
+    c.set_read_deadline(Clock::time_point{});
+    s.write("hello", 5);
+    auto r = c.read_full(b, 5);
+    EXPECT_FALSE(r.err);
+    EXPECT_EQ(std::string(b, 5), "hello");
+    // Moving a deadline later while a reader waits: it times out at the new time.
+    c.set_read_deadline(in(30ms));
+    mpg::go([c = c]() mutable {
+      mpg::sleep_for(10ms);
+      c.set_read_deadline(in(120ms));
+    });
+    auto t0 = Clock::now();
+    EXPECT_EQ(c.read(b, 1).err.code, Errc::Timeout);
+    EXPECT_GE(Clock::now() - t0, 120ms);
+    c.close();
+    s.close();
+  });
+}
+
+TEST(Net, WriteDeadlineStopsABlockedWriterWithPartialCount) {
+  mpg::run([] {
+    auto [c, s] = connected_pair();
+    c.set_write_buffer(16 * 1024);
+    s.set_read_buffer(16 * 1024);
+    std::vector<char> big(8 << 20, 'x');
+    c.set_write_deadline(in(50ms));
+    auto r = c.write(big.data(), big.size());  // nobody reads: the buffers fill
+    EXPECT_EQ(r.err.code, Errc::Timeout);
+    EXPECT_GT(r.n, 0u);
+    EXPECT_LT(r.n, big.size());
+    c.close();
+    s.close();
+  });
+}
+
+TEST(Net, CloseWakesBlockedReaderAndWriterAndAccept) {
+  mpg::run([] {
+    auto [c, s] = connected_pair();
+    mpg::Chan<Errc> got(3);
+    mpg::go([&, c = c]() mutable {
+      char b[8];
+      got.send(c.read(b, sizeof b).err.code);
+    });
+    auto [ln, addr] = listen_local();
+    mpg::go([&, ln = ln]() mutable { got.send(ln.accept().second.code); });
+    ASSERT_TRUE(mpg::testing::wait_waiting(2));
+    mpg::sleep_for(5ms);
+    c.close();
+    ln.close();
+    EXPECT_EQ(*got.recv(), Errc::Closed);
+    EXPECT_EQ(*got.recv(), Errc::Closed);
+    EXPECT_EQ(c.close().code, Errc::Closed);  // a second close says so
+    char b[1];
+    EXPECT_EQ(c.read(b, 1).err.code, Errc::Closed);
+    // A writer blocked on a full socket wakes too.
+    auto [c2, s2] = connected_pair();
+    c2.set_write_buffer(16 * 1024);
+    mpg::go([&, c2 = c2]() mutable {
+      std::vector<char> big(8 << 20, 'y');
+      got.send(c2.write(big.data(), big.size()).err.code);
+    });
+    ASSERT_TRUE(mpg::testing::wait_waiting(1));
+    mpg::sleep_for(5ms);
+    c2.close();
+    EXPECT_EQ(*got.recv(), Errc::Closed);
+    s.close();
+    s2.close();
+  });
+}
+
+TEST(Net, HalfCloseReadsToEofThenAnswers) {
+  mpg::run([] {
+    auto [c, s] = connected_pair();
+    mpg::go([s = s]() mutable {
+      std::string all;
+      char b[100];
+      for (;;) {
+        auto r = s.read(b, sizeof b);
+        all.append(b, r.n);
+        if (r.err) {
+          EXPECT_EQ(r.err.code, Errc::Eof);
+          break;
+        }
+      }
+      s.write("got " + std::to_string(all.size()));
+      s.close();
+    });
+    std::string msg(1000, 'q');
+    ASSERT_FALSE(c.write(msg).err);
+    ASSERT_FALSE(c.close_write());
+    char b[32];
+    std::string reply;
+    for (;;) {
+      auto r = c.read(b, sizeof b);
+      reply.append(b, r.n);
+      if (r.err) {
+        EXPECT_EQ(r.err.code, Errc::Eof);
+        break;
+      }
+    }
+    EXPECT_EQ(reply, "got 1000");
+    c.close();
+  });
+}
+
+TEST(Net, PeerResetMidWrite) {
+  mpg::run([] {
+    auto [c, s] = connected_pair();
+    mpg::go([s = s]() mutable {
+      char b[4096];
+      s.read_full(b, sizeof b);  // some data arrives, then the peer resets
+      s.set_linger(0);
+      s.close();
+    });
+    std::vector<char> big(1 << 20, 'z');
+    Error err;
+    auto t0 = Clock::now();
+    for (int i = 0; i < 1000 && !err; i++) err = c.write(big.data(), big.size()).err;
+    EXPECT_EQ(err.code, Errc::Reset) << err.message();
+    EXPECT_LT(Clock::now() - t0, 5s);
+    c.close();
+  });
+}
+
+TEST(Net, Ipv6AndUnixSockets) {
+  mpg::run([] {
+    // IPv6 loopback, when this machine has it.
+    int probe = ::socket(AF_INET6, SOCK_STREAM, 0);
+    bool v6 = false;
+    if (probe >= 0) {
+      sockaddr_in6 a{};
+      a.sin6_family = AF_INET6;
+      a.sin6_addr = in6addr_loopback;
+      v6 = ::bind(probe, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+      ::close(probe);
+    }
+    if (v6) {
+      auto [ln, err] = listen("tcp6", "[::1]:0");
+      ASSERT_FALSE(err) << err.message();
+      EXPECT_EQ(ln.addr().to_string(), "[::1]:" + std::to_string(ln.addr().port()));
+      mpg::go([ln = ln] { echo_server(ln); });
+      auto [c, derr] = dial("tcp", "[::1]:" + std::to_string(ln.addr().port()));
+      ASSERT_FALSE(derr) << derr.message();
+      EXPECT_EQ(c.remote_addr().family(), AF_INET6);
+      EXPECT_TRUE(check_echo(c, 7, 20));
+      c.close();
+      ln.close();
+    }
+    // A Unix socket file, removed when the listener closes, and the abstract namespace.
+    std::string path = "/tmp/mpg_net_test_" + std::to_string(::getpid()) + ".sock";
+    for (const std::string& where : {path, "@mpg_net_test_" + std::to_string(::getpid())}) {
+      auto [ln, err] = listen("unix", where);
+      ASSERT_FALSE(err) << where << ": " << err.message();
+      EXPECT_EQ(ln.addr().to_string(), where);
+      mpg::go([ln = ln] { echo_server(ln); });
+      auto [c, derr] = dial("unix", where);
+      ASSERT_FALSE(derr) << derr.message();
+      EXPECT_TRUE(check_echo(c, 9, 20));
+      c.close();
+      ln.close();
+    }
+    EXPECT_NE(::access(path.c_str(), F_OK), 0);
+  });
+}
+
+TEST(Net, DialErrors) {
+  mpg::run([] {
+    auto [ln, addr] = listen_local();
+    ln.close();
+    auto [c, err] = dial("tcp", addr);  // nobody listens there any more
+    EXPECT_EQ(err.code, Errc::Refused) << err.message();
+    EXPECT_EQ(dial("tcp", "127.0.0.1").second.code, Errc::BadAddress);
+    EXPECT_EQ(dial("tcp", "::1:80").second.code, Errc::BadAddress);
+    EXPECT_EQ(dial("udp", "127.0.0.1:80").second.code, Errc::BadAddress);
+    auto [l2, e2] = listen("tcp4", "127.0.0.1:0");
+    auto [l3, e3] = listen("tcp4", "127.0.0.1:" + std::to_string(l2.addr().port()));
+    EXPECT_EQ(e3.code, Errc::AddrInUse);
+    // A full backlog nobody accepts from: the kernel drops the SYNs and dial times out.
+    auto [l4, e4] = listen("tcp4", "127.0.0.1:0", ListenOptions{.backlog = 1});
+    std::string a4 = "127.0.0.1:" + std::to_string(l4.addr().port());
+    std::vector<Conn> held;
+    Error last;
+    for (int i = 0; i < 64 && !last; i++) {
+      auto [ci, ei] = dial("tcp", a4, 200ms);
+      if (ei) last = ei;
+      else held.push_back(ci);
+    }
+    EXPECT_EQ(last.code, Errc::Timeout) << last.message();
+    for (auto& h : held) h.close();
+    l2.close();
+    l4.close();
+  });
+}
+
+TEST(Net, ConcurrentReadersAreSerialized) {
+  mpg::run([] {
+    auto [c, s] = connected_pair();
+    constexpr int kReaders = 8, kEach = 100;
+    std::atomic<int> got{0};
+    mpg::WaitGroup wg;
+    wg.add(kReaders);
+    for (int i = 0; i < kReaders; i++)
+      mpg::go([&, c = c]() mutable {
+        char b;
+        for (int k = 0; k < kEach; k++)
+          if (!c.read_full(&b, 1).err) got++;
+        wg.done();
+      });
+    std::string all(kReaders * kEach, 'r');
+    for (char& ch : all) {
+      s.write(&ch, 1);
+      if ((&ch - all.data()) % 64 == 0) mpg::yield();
+    }
+    wg.wait();
+    EXPECT_EQ(got.load(), kReaders * kEach);
+    c.close();
+    s.close();
+  });
+}
+
+// A batch that epoll returned for a descriptor that is then closed, and whose number and
+// PollDesc are reused at once, must not wake the new registration.
+TEST(Net, StaleEventNeverReachesTheNextUserOfTheFd) {
+  mpg::run([] {
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    int err = 0;
+    mpg::detail::PollDesc* pd1 = mpg::detail::netpoll_open(sv[0], &err);
+    ASSERT_NE(pd1, nullptr);
+    ASSERT_EQ(::write(sv[1], "x", 1), 1);  // sv[0] readable: an event is queued in epoll
+    static int fd_no;
+    static mpg::detail::PollDesc* pd2;
+    static int new_peer;
+    fd_no = sv[0];
+    mpg::detail::netpoll_test_hook = [] {
+      // Between epoll_wait and the dispatch: close the fd and reuse its number and PollDesc.
+      mpg::detail::PollDesc* old = mpg::detail::netpoll_test_hook_arg;
+      mpg::detail::netpoll_evict(old);
+      mpg::detail::netpoll_close(old);
+      ::close(fd_no);
+      int nv[2];
+      ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, nv);
+      if (nv[0] != fd_no) {
+        ::dup2(nv[0], fd_no);
+        ::close(nv[0]);
+      }
+      new_peer = nv[1];
+      int e = 0;
+      pd2 = mpg::detail::netpoll_open(fd_no, &e);
+    };
+    mpg::detail::netpoll_test_hook_arg = pd1;
+    int n = 0;
+    mpg::detail::netpoll(0, &n);
+    mpg::detail::netpoll_test_hook = nullptr;
+    ASSERT_NE(pd2, nullptr);
+    EXPECT_EQ(pd2, pd1);  // the pool handed the same PollDesc out again: the hard case
+    EXPECT_EQ(pd2->rg.load(), mpg::detail::PollDesc::kNil) << "the old fd's event reached the new one";
+    mpg::detail::netpoll_evict(pd2);
+    mpg::detail::netpoll_close(pd2);
+    ::close(fd_no);
+    ::close(new_peer);
+    ::close(sv[1]);
+  });
+}
+
+// Rapid churn: connections opened and closed while others carry data; descriptors are reused
+// constantly and every connection still sees exactly its own bytes.
+TEST(Net, ChurnWithFdReuseKeepsStreamsApart) {
+  long workers = 50, rounds = scaled(200);
+  std::atomic<long> ok{0};
+  mpg::run([&] {
+    auto [ln, addr] = listen_local();
+    mpg::go([ln = ln] { echo_server(ln); });
+    mpg::WaitGroup wg;
+    wg.add(int(workers));
+    for (long w = 0; w < workers; w++)
+      mpg::go([&, w, addr = addr] {
+        for (long r = 0; r < rounds; r++) {
+          auto [c, err] = dial("tcp", addr);
+          if (err) continue;
+          if (check_echo(c, std::uint64_t(w * 100000 + r), 2)) ok++;
+          c.close();
+        }
+        wg.done();
+      });
+    wg.wait();
+    ln.close();
+  });
+  EXPECT_EQ(ok.load(), workers * rounds);
+}
+
+// Timers keep their time while an M sleeps in epoll_wait, including a timer that is earlier
+// than the one the poller sleeps for (it must break the sleep).
+TEST(Net, TimersStayOnTimeBesideBlockedPoller) {
+  mpg::Config cfg;
+  cfg.procs = 2;
+  mpg::run([] {
+    auto [c, s] = connected_pair();
+    mpg::go([c = c]() mutable {
+      char b;
+      c.read(&b, 1);  // parked in the netpoller until the end
+    });
+    ASSERT_TRUE(mpg::testing::wait_waiting(1));
+    std::vector<std::chrono::nanoseconds> late;
+    for (int i = 0; i < 20; i++) {
+      auto t0 = Clock::now();
+      mpg::sleep_for(std::chrono::milliseconds(2 + i % 5));
+      late.push_back(Clock::now() - t0 - std::chrono::milliseconds(2 + i % 5));
+    }
+    std::sort(late.begin(), late.end());
+    EXPECT_LT(late[late.size() / 2], mpg::testing::under_sanitizer() ? 5ms : 1ms);
+    s.close();
+    c.close();
+  }, cfg);
+}
+
+// Out of descriptors: accept backs off (no spin), logs at most once a second, and takes the
+// queued connections once descriptors are free again. The server runs in a child with a low
+// RLIMIT_NOFILE; the parent connects with plain sockets.
+TEST(Net, AcceptOutOfDescriptorsNeitherSpinsNorFloods) {
+  int port_pipe[2], err_pipe[2];
+  ASSERT_EQ(::pipe(port_pipe), 0);
+  ASSERT_EQ(::pipe(err_pipe), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::alarm(30);
+    ::dup2(err_pipe[1], 2);
+    ::close(err_pipe[0]);
+    int code = mpg::run([&]() -> int {
+      auto [ln, err] = listen("tcp4", "127.0.0.1:0");
+      if (err) return 10;
+      int port = ln.addr().port();
+      std::vector<Conn> held;
+      rlimit rl{};
+      getrlimit(RLIMIT_NOFILE, &rl);
+      rlimit low = rl;
+      low.rlim_cur = 40;  // stdio, pipes, epoll, eventfd, the listener, ~30 connections
+      setrlimit(RLIMIT_NOFILE, &low);
+      if (::write(port_pipe[1], &port, sizeof port) != sizeof port) return 11;
+      std::atomic<long> accepted{0};
+      mpg::Chan<Conn> conns(1000);
+      mpg::go([&, ln = ln]() mutable {
+        for (;;) {
+          auto [c, aerr] = ln.accept();
+          if (aerr) return;
+          accepted++;
+          conns.send(c);
+        }
+      });
+      // Hold every accepted connection until the process runs out of descriptors.
+      auto until = Clock::now() + 5s;
+      while (ln.accept_retries() == 0 && Clock::now() < until) {
+        while (auto c = conns.try_recv()) held.push_back(*c);
+        mpg::sleep_for(1ms);
+      }
+      if (ln.accept_retries() == 0) return 12;
+      // 1.5 s out of descriptors: CPU and retries stay small.
+      rusage r0{}, r1{};
+      getrusage(RUSAGE_SELF, &r0);
+      std::uint64_t tries0 = ln.accept_retries();
+      mpg::sleep_for(1500ms);
+      getrusage(RUSAGE_SELF, &r1);
+      std::uint64_t tries = ln.accept_retries() - tries0;
+      double cpu = double(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec + r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
+                   double(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec + r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
+      if (tries > 40) return 13;        // backoff: 5, 10, ..., 250 ms
+      if (cpu > 0.15) return 14;        // no spin
+      // Free the descriptors: the queued connections get accepted.
+      setrlimit(RLIMIT_NOFILE, &rl);
+      long before = accepted.load();
+      for (auto& c : held) c.close();
+      held.clear();
+      until = Clock::now() + 5s;
+      while (accepted.load() < before + 20 && Clock::now() < until) {
+        while (auto c = conns.try_recv()) c->close();
+        mpg::sleep_for(1ms);
+      }
+      if (accepted.load() < before + 20) return 15;
+      ln.close();
+      while (auto c = conns.try_recv()) c->close();
+      return 0;
+    });
+    ::_exit(code);
+  }
+  ::close(port_pipe[1]);
+  ::close(err_pipe[1]);
+  int port = 0;
+  ASSERT_EQ(::read(port_pipe[0], &port, sizeof port), ssize_t(sizeof port));
+  std::vector<int> clients;
+  for (int i = 0; i < 100; i++) {
+    int s = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(std::uint16_t(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) clients.push_back(s);
+    else ::close(s);
+  }
+  std::string log;
+  char buf[4096];
+  ssize_t k;
+  while ((k = ::read(err_pipe[0], buf, sizeof buf)) > 0) log.append(buf, std::size_t(k));
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  for (int s : clients) ::close(s);
+  ::close(port_pipe[0]);
+  ::close(err_pipe[0]);
+  ASSERT_TRUE(WIFEXITED(status)) << log;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << log;
+  std::size_t lines = 0;
+  for (std::size_t p = 0; (p = log.find("mpg net: accept:", p)) != std::string::npos; p++) lines++;
+  EXPECT_GE(lines, 1u) << log;
+  EXPECT_LE(lines, 5u) << log;  // ~2 s out of descriptors: at most one line a second
+}
+
+}  // namespace
+}  // namespace mpg::net
