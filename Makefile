@@ -39,9 +39,10 @@ bench-preempt: build
 	@cmake --build build -j $(JOBS) --target mpg_preempt_bench go_preempt
 	@python3 tools/bench_preempt.py --bin build/bin --reps $(REPS)
 
-# bench-echo: TCP echo, reactor against Go's goroutine-per-connection server (docs/reactor.md).
+# bench-echo: TCP echo, mpg's goroutine server and reactor against Go's goroutine-per-connection
+# server (docs/net.md, docs/reactor.md).
 bench-echo: build
-	@cmake --build build -j $(JOBS) --target echo_reactor echo_client go_echo
+	@cmake --build build -j $(JOBS) --target echo_goroutine echo_reactor echo_client go_echo
 	@python3 bench/echo/echo_bench.py --bin build/bin --reps $(REPS)
 
 # test: Release, then ASan+UBSan, then TSan; a sanitizer report fails the run.

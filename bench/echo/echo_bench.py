@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Run the TCP echo benchmark: mpg's Reactor against Go's goroutine-per-connection server.
+"""Run the TCP echo benchmark: mpg's goroutine server and Reactor against Go's server.
 
-Workloads (the netpoller issue's, so the goroutine echo server can join later):
+Servers: echo_goroutine (a goroutine per connection on mpg's netpoller), echo_reactor (mpg's
+Reactor) and go_echo (Go's goroutine per connection), with the same client and workloads:
     pingpong  512-byte ping-pong over 1,000 connections
     stream    512-byte messages streamed over 4 connections (64 KiB in flight each)
 
@@ -9,11 +10,10 @@ Each (repetition, workload) starts every server afresh, in an order rotated per 
 slow drifts of the machine hit every server alike, and runs the same client (echo_client) at
 it. Reported per server: the median over repetitions of messages/s, p99 latency, and the
 server's CPU time per message (utime+stime from /proc/<pid>/stat across the client's run,
-warm-up included, divided by every message echoed in that run). The last column is the ratio
-reactor/go (for CPU per message and p99, below 1 means the reactor is better).
-
-A server whose binary is missing shows as "n/a": the goroutine echo server (mpg's netpoller)
-has its row in SERVERS already and appears once its binary exists.
+warm-up included, divided by every message echoed in that run), and, where `perf` can count
+tracepoints, the server's epoll_wait (all variants) and futex calls per message over the same
+span. The last columns are the ratios goroutine/go and reactor/go (for CPU per message, p99 and
+syscalls, below 1 means mpg is better). A server whose binary is missing shows as "n/a".
 
 Usage:
     python3 bench/echo/echo_bench.py --bin build/bin [--reps 3] [--seconds 2] [--warmup 0.5]
@@ -34,7 +34,7 @@ import time
 # SERVERS: name -> (binary, argv builder given the worker count). Order = table columns.
 SERVERS: dict[str, tuple[str, object]] = {
     "reactor": ("echo_reactor", lambda n: ["--loops", str(n)]),
-    "goroutine": ("echo_goroutine", lambda n: ["--procs", str(n)]),  # mpg netpoller, later
+    "goroutine": ("echo_goroutine", lambda n: ["--procs", str(n)]),
     "go": ("go_echo", lambda n: ["-procs", str(n)]),
 }
 WORKLOADS: dict[str, list[str]] = {
@@ -42,6 +42,38 @@ WORKLOADS: dict[str, list[str]] = {
     "stream": ["--mode", "stream", "--conns", "4", "--size", "512", "--window", "65536"],
 }
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Syscalls counted per message with perf's tracepoints (grouped: every epoll wait variant).
+EPOLL_EVENTS = ["syscalls:sys_enter_epoll_wait", "syscalls:sys_enter_epoll_pwait", "syscalls:sys_enter_epoll_pwait2"]
+FUTEX_EVENTS = ["syscalls:sys_enter_futex"]
+
+
+def perf_works() -> bool:
+    try:
+        out = subprocess.run(["perf", "stat", "-x,", "-e", ",".join(EPOLL_EVENTS + FUTEX_EVENTS), "--", "true"],
+                             capture_output=True, text=True, timeout=20)
+        return out.returncode == 0 and "<not supported>" not in out.stderr and "sys_enter_futex" in out.stderr
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def perf_start(pid: int):
+    return subprocess.Popen(["perf", "stat", "-x,", "-e", ",".join(EPOLL_EVENTS + FUTEX_EVENTS), "-p", str(pid)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def perf_stop(p) -> dict:
+    p.send_signal(2)
+    _, err = p.communicate(timeout=20)
+    counts = {"epoll": 0, "futex": 0}
+    for line in err.splitlines():
+        f = line.split(",")
+        if len(f) < 3 or not f[0].strip().isdigit():
+            continue
+        if f[2] in EPOLL_EVENTS:
+            counts["epoll"] += int(f[0])
+        elif f[2] in FUTEX_EVENTS:
+            counts["futex"] += int(f[0])
+    return counts
 
 
 def cpu_seconds(pid: int) -> float:
@@ -63,16 +95,22 @@ def run_one(bin_dir: str, server: str, workload: str, a) -> dict:
         if not line.startswith("listening "):
             raise RuntimeError(f"{binary}: no 'listening' line: {line!r}")
         port = int(line.split()[1])
+        perf = perf_start(p.pid) if a.perf else None
         cpu0 = cpu_seconds(p.pid)
         client = [os.path.join(bin_dir, "echo_client"), "--port", str(port),
                   "--warmup", str(a.warmup), "--seconds", str(a.seconds)] + WORKLOADS[workload]
         out = subprocess.run(client, capture_output=True, text=True,
                              timeout=a.warmup + a.seconds + 30)
         cpu1 = cpu_seconds(p.pid)
+        counts = perf_stop(perf) if perf else None
         if out.returncode != 0:
             raise RuntimeError(f"echo_client against {binary} failed: {out.stderr.strip()}")
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        r["cpu_us_per_msg"] = (cpu1 - cpu0) * 1e6 / max(1, r["messages_total"])
+        msgs = max(1, r["messages_total"])
+        r["cpu_us_per_msg"] = (cpu1 - cpu0) * 1e6 / msgs
+        if counts:
+            r["epoll_per_msg"] = counts["epoll"] / msgs
+            r["futex_per_msg"] = counts["futex"] / msgs
         return r
     finally:
         p.send_signal(2)
@@ -92,7 +130,11 @@ def main() -> int:
     ap.add_argument("--loops", type=int, default=2, help="server threads (reactor loops, GOMAXPROCS)")
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--json", help="write every run here")
+    ap.add_argument("--no-perf", dest="perf", action="store_false", help="do not count syscalls with perf")
     a = ap.parse_args()
+    if a.perf and not perf_works():
+        print("echo_bench: perf cannot count syscall tracepoints here; syscall rows show n/a", file=sys.stderr)
+        a.perf = False
     if not os.access(os.path.join(a.bin, "echo_client"), os.X_OK):
         print(f"echo_bench: {a.bin}/echo_client not found (build the echo_client target)", file=sys.stderr)
         return 1
@@ -112,27 +154,35 @@ def main() -> int:
                     failed = True
 
     def med(w: str, s: str, key: str):
-        v = [r[key] for r in runs.get((w, s), [])]
+        v = [r[key] for r in runs.get((w, s), []) if key in r]
         return statistics.median(v) if v else None
 
     def fmt(v, key):
         if v is None:
             return "n/a"
-        return f"{v:,.0f}" if key == "msgs_per_s" else f"{v:,.1f}" if key == "p99_us" else f"{v:.2f}"
+        return f"{v:,.0f}" if key == "msgs_per_s" else f"{v:,.1f}" if key == "p99_us" else \
+            f"{v:.3f}" if key.endswith("_per_msg") and key != "cpu_us_per_msg" else f"{v:.2f}"
 
-    metrics = [("msgs_per_s", "msgs/s"), ("p99_us", "p99 us"), ("cpu_us_per_msg", "CPU us/msg")]
+    metrics = [("msgs_per_s", "msgs/s"), ("p99_us", "p99 us"), ("cpu_us_per_msg", "CPU us/msg"),
+               ("epoll_per_msg", "epoll/msg"), ("futex_per_msg", "futex/msg")]
     cols = list(SERVERS)
     print(f"TCP echo, {a.reps} reps x {a.seconds:g} s (+{a.warmup:g} s warm-up), "
           f"{a.loops} server threads, medians; {time.time() - t0:.0f} s")
-    header = f"| {'workload':<9} | {'metric':<11} | " + " | ".join(f"{c:>10}" for c in cols) + " | reactor/go |"
+    ratios = [c for c in ("goroutine", "reactor") if c in cols]
+    header = f"| {'workload':<9} | {'metric':<11} | " + " | ".join(f"{c:>10}" for c in cols) + \
+        "".join(f" | {c + '/go':>12}" for c in ratios) + " |"
     print(header)
     print("|" + "|".join("-" * len(x) for x in header.strip("|").split("|")) + "|")
     for w in workloads:
         for key, label in metrics:
             vals = {c: med(w, c, key) for c in cols}
-            ratio = (vals["reactor"] / vals["go"]) if vals.get("reactor") and vals.get("go") else None
-            print(f"| {w:<9} | {label:<11} | " + " | ".join(f"{fmt(vals[c], key):>10}" for c in cols)
-                  + f" | {('%.2f' % ratio) if ratio else 'n/a':>10} |")
+            if all(v is None for v in vals.values()):
+                continue
+            line = f"| {w:<9} | {label:<11} | " + " | ".join(f"{fmt(vals[c], key):>10}" for c in cols)
+            for c in ratios:
+                ratio = (vals[c] / vals["go"]) if vals.get(c) is not None and vals.get("go") else None
+                line += f" | {('%.2f' % ratio) if ratio is not None else 'n/a':>12}"
+            print(line + " |")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({f"{w}/{s}": v for (w, s), v in runs.items()}, f, indent=1)
