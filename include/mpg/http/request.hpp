@@ -1,0 +1,48 @@
+// request.hpp: one HTTP request as a handler sees it.
+#pragma once
+#include <string_view>
+#include <vector>
+
+namespace mpg::http {
+
+// Field: one header field line; the value without its surrounding whitespace (RFC 9112 §5).
+struct Field {
+  std::string_view name;
+  std::string_view value;
+};
+
+// Param: one route parameter: pattern "/kv/{key}" against path "/kv/a" gives {"key", "a"}.
+struct Param {
+  std::string_view name;
+  std::string_view value;
+};
+
+// Request: one parsed request; owned by its ServerSession, reused (capacity and all) for the
+// connection's next request, touched only by the thread driving that session. Every view points
+// into the session's buffers or the transport's input, and is valid only until the handler
+// returns: copy what must outlive the call.
+struct Request {
+  std::string_view method;  // as sent, e.g. "GET"
+  std::string_view target;  // the request-target as sent, e.g. "/kv/a?x=1"
+  std::string_view path;    // the target's path, not percent-decoded; "*" for "OPTIONS *"
+  std::string_view query;   // after the '?', without it; empty if none
+  int version_minor = 1;    // HTTP/1.x; a minor above 1 gets HTTP/1.1 semantics (RFC 9110 §2.5)
+  bool keep_alive = true;   // the connection persists after this request (RFC 9112 §9.3)
+  std::vector<Field> headers;  // in the order received
+  std::string_view body;       // the content, after chunked decoding
+  // params: set by Router::dispatch while it routes this request (hence mutable: the handler
+  // API passes const Request&).
+  mutable std::vector<Param> params;
+
+  // find_header: the first field named `name` (ASCII case-insensitive), or nullptr.
+  const Field* find_header(std::string_view name) const;
+  // header: that field's value, or "" if absent.
+  std::string_view header(std::string_view name) const;
+  // param: the route parameter `name`, or "" if the route has none by that name.
+  std::string_view param(std::string_view name) const;
+  bool is_head() const { return method == "HEAD"; }
+  // clear: empties every field, keeping the vectors' capacity.
+  void clear();
+};
+
+}  // namespace mpg::http

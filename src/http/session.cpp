@@ -1,0 +1,406 @@
+// session.cpp: ServerSession, the sans-I/O HTTP/1.1 server side of one connection.
+//
+// The problem. Three transports (a goroutine per connection, a reactor, a hybrid) must produce
+// byte-identical responses, so the protocol lives here, without I/O. Input arrives in arbitrary
+// pieces: a request may span reads, one read may hold many pipelined requests. libhttp-parser
+// frames messages well but, built non-strict as Debian ships it, accepts input RFC 9112 says to
+// refuse (head_scanner.hpp and chunk_scanner.hpp list what), and it calls back with pointers
+// into whatever buffer it was given.
+//
+// The approach, per request:
+//   1. Head. The HeadScanner checks each byte and finds the head's end. While the head is
+//      incomplete its bytes are appended to head_buf_ (the transport's buffer will be reused).
+//      Once complete, the parser gets the whole head in one call: from the caller's input when
+//      the head arrived in one read (no copy), else from head_buf_. So each field arrives in one
+//      callback as one contiguous view, and the parser only ever sees a head the scanner
+//      accepted: every refusal depends on the bytes, not on how they were split.
+//   2. Semantics. At the head's end check_head (head_rules.cpp) checks Host, framing, limits
+//      and expectations; the session may append "100 Continue".
+//   3. Body. Content-Length bodies go straight to the parser; chunked bodies go first through
+//      the ChunkScanner, and the parser gets only the bytes it accepted. The body is a view into
+//      the input when it arrives in one piece, else it is copied into body_buf_.
+//   4. Dispatch. The parser pauses at the message's end, so the handler runs outside the C
+//      parser's frames (an exception must not unwind through C), and the rest of the input is
+//      parsed as the next request: responses are appended to `out` in request order.
+//   5. End of a call. If a request is mid-body, anything still pointing into the caller's input
+//      (the head's views, a body view) is copied and re-pointed (keep_for_next_call). If a head
+//      is mid-way, the clock is read once so the transport can enforce the header deadline.
+// After any refusal the session appends one error response with Connection: close and takes no
+// more input. Buffers keep their capacity across requests (Limits::retain_bytes bounds what is
+// kept), so a steady stream of small requests allocates nothing.
+#include "mpg/http/session.hpp"
+
+#include <cxxabi.h>
+#include <http_parser.h>
+
+#include "http/chunk_scanner.hpp"
+#include "http/head_rules.hpp"
+#include "http/head_scanner.hpp"
+#include "http/writer.hpp"
+#include "mpg/http/router.hpp"
+
+namespace mpg::http {
+
+using namespace detail;
+
+struct ServerSession::Impl {
+  // Phase: which part of a request the next input byte belongs to.
+  enum class Phase : std::uint8_t {
+    kHead,    // the head (or, before any byte, the gap between requests)
+    kBody,    // the body; the parser holds the framing state
+    kClosed,  // refused, or the last response is written: input is ignored
+  };
+
+  Impl(const Handler& h, const Limits& l) : handler(h), limits(l) {
+    head.start_request();
+    request.headers.reserve(kInitialFields);
+  }
+
+  SessionStatus on_data(std::string_view in, std::string& out);
+  const char* feed_head(const char* p, const char* end, std::string& out);
+  const char* feed_body(const char* p, const char* end, std::string& out);
+  void parse_head(const char* base, std::size_t len, std::string& out);
+  void dispatch(std::string& out);
+  void fail(Reject r, std::string& out);
+  void next_request();
+  void keep_for_next_call();
+  void append_body(const char* at, std::size_t n);
+
+  static int on_url(http_parser* p, const char* at, std::size_t n);
+  static int on_header_field(http_parser* p, const char* at, std::size_t n);
+  static int on_header_value(http_parser* p, const char* at, std::size_t n);
+  static int on_headers_complete(http_parser* p);
+  static int on_body(http_parser* p, const char* at, std::size_t n);
+  static int on_message_complete(http_parser* p);
+  static Impl& of(http_parser* p) { return *static_cast<Impl*>(p->data); }
+  static const http_parser_settings& settings();
+
+  // kInitialFields: header fields reserved up front; a browser sends 10-20.
+  static constexpr std::size_t kInitialFields = 32;
+
+  const Handler& handler;
+  const Limits limits;
+  HeadScanner head{limits};
+  ChunkScanner chunks{limits};
+  http_parser parser{};
+  Request request;
+  Response response;
+  Framing framing;
+  Phase phase = Phase::kHead;
+
+  std::string head_buf;  // the head, when it spans calls or its body does
+  std::string body_buf;  // the body, when it arrives in pieces
+  const char* head_base = nullptr;  // where the parser read the head from
+  std::size_t head_len = 0;
+  bool head_owned = false;  // head_base is head_buf (else the caller's input)
+  bool body_owned = false;  // request.body is body_buf (else the caller's input)
+
+  bool in_trailers = false;     // fields now are trailers: ignored (RFC 9110 §6.5.1)
+  bool value_last = false;      // the last field callback was a value
+  bool complete = false;        // on_message_complete ran
+  Reject callback_reject;       // set by a callback that stopped the parser
+
+  bool pending = false;     // a head has begun and not ended
+  bool stamp_due = false;   // header_started is to be read at the end of this call
+  Clock::time_point started{};
+  std::uint64_t served = 0;
+};
+
+namespace {
+
+// extend: grows view `v` by the adjacent bytes [at, at + n); false if they are not adjacent
+// (they always are: the parser reads a head from one contiguous buffer in one call).
+bool extend(std::string_view& v, const char* at, std::size_t n) {
+  if (v.data() == nullptr) {
+    v = {at, n};
+    return true;
+  }
+  if (v.data() + v.size() != at) return false;
+  v = {v.data(), v.size() + n};
+  return true;
+}
+
+// rebase: re-points `v` from [from, from + len) to the same offset from `to`; other views
+// (static strings such as the method) are left alone.
+void rebase(std::string_view& v, const char* from, std::size_t len, const char* to) {
+  if (v.data() >= from && v.data() < from + len) v = {to + (v.data() - from), v.size()};
+}
+
+// release_if_large: empties `s`, freeing its memory if it holds more than `keep` bytes.
+void release_if_large(std::string& s, std::size_t keep) {
+  if (s.capacity() > keep) {
+    std::string().swap(s);
+  } else {
+    s.clear();
+  }
+}
+
+}  // namespace
+
+int ServerSession::Impl::on_url(http_parser* p, const char* at, std::size_t n) {
+  Impl& s = of(p);
+  if (extend(s.request.target, at, n)) return 0;
+  s.callback_reject = kMalformed;
+  return -1;
+}
+
+int ServerSession::Impl::on_header_field(http_parser* p, const char* at, std::size_t n) {
+  Impl& s = of(p);
+  if (s.in_trailers) return 0;
+  std::vector<Field>& fields = s.request.headers;
+  if (fields.empty() || s.value_last) {
+    fields.push_back(Field{{at, n}, {}});
+    s.value_last = false;
+    return 0;
+  }
+  if (extend(fields.back().name, at, n)) return 0;
+  s.callback_reject = kMalformed;
+  return -1;
+}
+
+int ServerSession::Impl::on_header_value(http_parser* p, const char* at, std::size_t n) {
+  Impl& s = of(p);
+  if (s.in_trailers) return 0;
+  s.value_last = true;
+  if (!s.request.headers.empty() && extend(s.request.headers.back().value, at, n)) return 0;
+  s.callback_reject = kMalformed;
+  return -1;
+}
+
+int ServerSession::Impl::on_headers_complete(http_parser* p) {
+  Impl& s = of(p);
+  s.in_trailers = true;
+  s.callback_reject = check_head(*p, s.limits, s.request, s.framing);
+  return s.callback_reject ? -1 : 0;
+}
+
+int ServerSession::Impl::on_body(http_parser* p, const char* at, std::size_t n) {
+  of(p).append_body(at, n);
+  return 0;
+}
+
+int ServerSession::Impl::on_message_complete(http_parser* p) {
+  of(p).complete = true;
+  http_parser_pause(p, 1);  // execute returns right after this message's last byte
+  return 0;
+}
+
+const http_parser_settings& ServerSession::Impl::settings() {
+  static const http_parser_settings s = [] {
+    http_parser_settings v;
+    http_parser_settings_init(&v);
+    v.on_url = &on_url;
+    v.on_header_field = &on_header_field;
+    v.on_header_value = &on_header_value;
+    v.on_headers_complete = &on_headers_complete;
+    v.on_body = &on_body;
+    v.on_message_complete = &on_message_complete;
+    return v;
+  }();
+  return s;
+}
+
+void ServerSession::Impl::append_body(const char* at, std::size_t n) {
+  if (!body_owned && request.body.data() == nullptr) {
+    request.body = {at, n};  // the common case: the whole body in one piece of input
+    return;
+  }
+  if (!body_owned) {
+    body_buf.assign(request.body);
+    body_owned = true;
+  }
+  body_buf.append(at, n);
+  request.body = body_buf;
+}
+
+SessionStatus ServerSession::Impl::on_data(std::string_view in, std::string& out) {
+  const char* p = in.data();
+  const char* const end = p + in.size();
+  while (p < end && phase != Phase::kClosed)
+    p = phase == Phase::kHead ? feed_head(p, end, out) : feed_body(p, end, out);
+  if (phase == Phase::kBody) keep_for_next_call();
+  if (pending && stamp_due) {
+    started = Clock::now();
+    stamp_due = false;
+  }
+  return phase == Phase::kClosed ? SessionStatus::kCloseAfterWrite : SessionStatus::kKeepReading;
+}
+
+const char* ServerSession::Impl::feed_head(const char* p, const char* end, std::string& out) {
+  if (!pending) {  // this byte is the request's first: the header deadline starts now
+    pending = true;
+    stamp_due = true;
+  }
+  std::size_t used = 0;
+  switch (head.scan(p, end, used)) {
+    case ScanResult::kError:
+      fail(head.error(), out);
+      return end;
+    case ScanResult::kMore:
+      head_buf.append(p, used);
+      return end;
+    case ScanResult::kDone:
+      break;
+  }
+  pending = stamp_due = false;
+  if (head_buf.empty()) {
+    parse_head(p, used, out);
+  } else {
+    head_buf.append(p, used);
+    head_owned = true;
+    parse_head(head_buf.data(), head_buf.size(), out);
+  }
+  return p + used;
+}
+
+void ServerSession::Impl::parse_head(const char* base, std::size_t len, std::string& out) {
+  http_parser_init(&parser, HTTP_REQUEST);
+  parser.data = this;
+  head_base = base;
+  head_len = len;
+  std::size_t n = http_parser_execute(&parser, &settings(), base, len);
+  if (callback_reject) return fail(callback_reject, out);
+  http_errno e = HTTP_PARSER_ERRNO(&parser);
+  if (e != HPE_OK && e != HPE_PAUSED) return fail(reject_parser_error(e, request), out);
+  if (n != len) return fail(kMalformed, out);  // the parser must end the head where we did
+  if (complete) return dispatch(out);
+  if (framing.expect_continue) out.append(kContinue);
+  if (framing.chunked) chunks.start();
+  phase = Phase::kBody;
+}
+
+const char* ServerSession::Impl::feed_body(const char* p, const char* end, std::string& out) {
+  const char* stop = end;
+  bool scanned_end = false;
+  if (framing.chunked) {
+    std::size_t used = 0;
+    ScanResult r = chunks.scan(p, end, used);
+    if (r == ScanResult::kError) {
+      fail(chunks.error(), out);
+      return end;
+    }
+    stop = p + used;
+    scanned_end = r == ScanResult::kDone;
+  }
+  std::size_t n = http_parser_execute(&parser, &settings(), p, stop - p);
+  http_errno e = HTTP_PARSER_ERRNO(&parser);
+  if (e != HPE_OK && e != HPE_PAUSED) {
+    fail(reject_parser_error(e, request), out);
+    return end;
+  }
+  // The parser and the ChunkScanner must agree on where a chunked body ends.
+  if (framing.chunked && (complete != scanned_end || p + n != stop)) {
+    fail(kMalformed, out);
+    return end;
+  }
+  if (complete) dispatch(out);
+  return p + n;
+}
+
+void ServerSession::Impl::dispatch(std::string& out) {
+  ++served;
+  bool close = !request.keep_alive || (limits.max_requests_per_connection != 0 &&
+                                       served >= limits.max_requests_per_connection);
+  response.clear();
+  try {
+    handler(request, response);
+    if (response.status < 200 || response.status > 599) {
+      response.clear();
+      response.text("handler set an invalid status\n", 500);
+    }
+  } catch (abi::__forced_unwind&) {
+    throw;  // thread cancellation must unwind through
+  } catch (...) {
+    response.clear();
+    response.text("Internal Server Error\n", 500);
+  }
+  close = close || response.closes_connection();
+  ConnectionField conn = close                          ? ConnectionField::kClose
+                         : request.version_minor == 0 ? ConnectionField::kKeepAlive
+                                                      : ConnectionField::kNone;
+  append_response(out, response, request.is_head(), conn);
+  if (close) {
+    phase = Phase::kClosed;
+  } else {
+    next_request();
+  }
+}
+
+void ServerSession::Impl::fail(Reject r, std::string& out) {
+  append_error(out, r, request.is_head());
+  phase = Phase::kClosed;
+  pending = stamp_due = false;
+}
+
+void ServerSession::Impl::next_request() {
+  request.clear();
+  release_if_large(head_buf, limits.retain_bytes);
+  release_if_large(body_buf, limits.retain_bytes);
+  release_if_large(response.body, limits.retain_bytes);
+  head.start_request();
+  framing = {};
+  head_base = nullptr;
+  head_len = 0;
+  head_owned = body_owned = false;
+  in_trailers = value_last = complete = false;
+  callback_reject = {};
+  phase = Phase::kHead;
+}
+
+void ServerSession::Impl::keep_for_next_call() {
+  if (!head_owned) {
+    head_buf.assign(head_base, head_len);
+    const char* to = head_buf.data();
+    rebase(request.target, head_base, head_len, to);
+    rebase(request.path, head_base, head_len, to);
+    rebase(request.query, head_base, head_len, to);
+    for (Field& f : request.headers) {
+      rebase(f.name, head_base, head_len, to);
+      rebase(f.value, head_base, head_len, to);
+    }
+    head_base = to;
+    head_owned = true;
+  }
+  if (!body_owned && request.body.data() != nullptr) {
+    body_buf.assign(request.body);
+    request.body = body_buf;
+    body_owned = true;
+  }
+}
+
+ServerSession::ServerSession(const Handler& handler, const Limits& limits)
+    : impl_(std::make_unique<Impl>(handler, limits)) {}
+
+ServerSession::ServerSession(const Router& router, const Limits& limits)
+    : ServerSession(router.handler(), limits) {}
+
+ServerSession::~ServerSession() = default;
+
+SessionStatus ServerSession::on_data(std::string_view input, std::string& out) {
+  return impl_->on_data(input, out);
+}
+
+bool ServerSession::header_pending() const { return impl_->pending; }
+
+ServerSession::Clock::time_point ServerSession::header_started() const { return impl_->started; }
+
+ServerSession::Clock::time_point ServerSession::header_deadline() const {
+  return impl_->started + impl_->limits.header_timeout;
+}
+
+SessionStatus ServerSession::on_header_timeout(std::string& out) {
+  if (impl_->phase == Impl::Phase::kClosed) return SessionStatus::kCloseAfterWrite;
+  if (!impl_->pending) return SessionStatus::kKeepReading;
+  impl_->fail(kHeaderTimeout, out);
+  return SessionStatus::kCloseAfterWrite;
+}
+
+bool ServerSession::idle() const { return impl_->phase == Impl::Phase::kHead && !impl_->pending; }
+
+bool ServerSession::closed() const { return impl_->phase == Impl::Phase::kClosed; }
+
+std::uint64_t ServerSession::requests() const { return impl_->served; }
+
+const Limits& ServerSession::limits() const { return impl_->limits; }
+
+}  // namespace mpg::http
