@@ -4,32 +4,9 @@
 // supplies its own).
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
+#include "http/alloc_counter.hpp"
 #include "http/test_support.hpp"
 #include "mpg/http/router.hpp"
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define MPG_HTTP_COUNT_ALLOCATIONS 0
-#else
-#define MPG_HTTP_COUNT_ALLOCATIONS 1
-#endif
-
-namespace {
-std::atomic<long> g_allocations{0};
-}  // namespace
-
-#if MPG_HTTP_COUNT_ALLOCATIONS
-void* operator new(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#endif
 
 namespace mpg::http {
 namespace {
@@ -47,26 +24,26 @@ long allocations_per_round(const Handler& h, std::string_view input, int rounds)
     out.clear();
     s.on_data(input, out);
   }
-  long before = g_allocations.load();
+  long before = test::allocations.load();
   for (int i = 0; i < rounds; ++i) {
     out.clear();
     if (s.on_data(input, out) != SessionStatus::kKeepReading) ADD_FAILURE();
   }
-  return g_allocations.load() - before;
+  return test::allocations.load() - before;
 }
 
 class Allocations : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!MPG_HTTP_COUNT_ALLOCATIONS) GTEST_SKIP() << "a sanitizer replaces operator new";
+    if (!test::kCountsAllocations) GTEST_SKIP() << "a sanitizer replaces operator new";
   }
 };
 
 TEST_F(Allocations, CounterSeesAllocations) {
-  long before = g_allocations.load();
+  long before = test::allocations.load();
   auto* p = new std::string(100, 'x');  // guards against a counter that never counts
   delete p;
-  EXPECT_GE(g_allocations.load() - before, 1);
+  EXPECT_GE(test::allocations.load() - before, 1);
 }
 
 TEST_F(Allocations, PlaintextRequestAllocatesNothing) {

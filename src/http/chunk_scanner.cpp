@@ -76,7 +76,7 @@ ScanResult ChunkScanner::scan(const char* p, const char* const end, std::size_t&
       case State::kExtension: {
         // Extensions are ignored; only what could move the line end (CR, LF, NUL, CTLs) is
         // refused, and the line is bounded.
-        const char* q = run_of(p, end, kValue);
+        const char* q = value_run(p, end);
         over = count_line(q - p);
         p = q;
         if (over || p == end) break;

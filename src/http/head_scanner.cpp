@@ -37,137 +37,129 @@ ScanResult HeadScanner::fail(Reject r) {
   return ScanResult::kError;
 }
 
-Reject HeadScanner::count_line(std::size_t n) {
-  line_bytes_ += n;
-  return line_bytes_ > limits_.max_request_line ? kRequestLineTooLong : Reject{};
-}
-
-Reject HeadScanner::count_section(std::size_t n) {
-  section_bytes_ += n;
-  return section_bytes_ > limits_.max_header_bytes ? kHeaderTooLarge : Reject{};
-}
-
 ScanResult HeadScanner::scan(const char* p, const char* const end, std::size_t& used) {
   const char* const begin = p;
-  while (p < end) {
-    const char c = *p;
-    Reject over;  // a limit passed by the bytes just consumed
+  Reject over;  // a limit passed by the bytes just consumed
+  // Each case handles its state and, while bytes remain, falls through to the state that comes
+  // next in a well-formed head, so a head costs one dispatch per line rather than per token.
+  while (p < end && !over) {
     switch (state_) {
-      case State::kLineStart:
-        if (c == '\r') {
-          state_ = State::kLeadingLF;
-        } else if (is(c, kTchar)) {
-          state_ = State::kMethod;
-        } else {
-          return fail(c == '\n' ? kBareLF : kBadMethod);
-        }
-        over = count_line(1);
-        ++p;
-        break;
       case State::kLeadingLF:
-        if (c != '\n') return fail(kBareCR);
+        if (*p != '\n') return fail(kBareCR);
         state_ = State::kLineStart;
         over = count_line(1);
         ++p;
-        break;
+        continue;
+      case State::kLineStart:
+        if (*p == '\r') {
+          state_ = State::kLeadingLF;
+          over = count_line(1);
+          ++p;
+          continue;
+        }
+        if (!is(*p, kTchar)) return fail(*p == '\n' ? kBareLF : kBadMethod);
+        state_ = State::kMethod;
+        [[fallthrough]];
       case State::kMethod: {
         const char* q = run_of(p, end, kTchar);
         over = count_line(q - p);
         p = q;
-        if (over || p == end) break;
+        if (over || p == end) continue;
         // RFC 9112 §3: the method ends at exactly one SP; a line end here lacks target and version.
         if (*p != ' ') return fail(*p == '\r' || *p == '\n' ? kBadVersion : kBadMethod);
         state_ = State::kTargetStart;
         over = count_line(1);
         ++p;
-        break;
+        if (over || p == end) continue;
+        [[fallthrough]];
       }
       case State::kTargetStart:
-        if (!is(c, kTarget)) return fail(kBadTarget);  // also a second SP: an empty target
+        if (!is(*p, kTarget)) return fail(kBadTarget);  // also a second SP: an empty target
         state_ = State::kTarget;
-        over = count_line(1);
-        ++p;
-        break;
+        [[fallthrough]];
       case State::kTarget: {
         const char* q = run_of(p, end, kTarget);
         over = count_line(q - p);
         p = q;
-        if (over || p == end) break;
-        if (*p == ' ') {
-          state_ = State::kVersion;
-          over = count_line(1);
-          ++p;
-          break;
-        }
+        if (over || p == end) continue;
         // A line end right after the target is HTTP/0.9's request line: never answered as such.
-        return fail(*p == '\r' || *p == '\n' ? kBadVersion : kBadTarget);
-      }
-      case State::kVersion:
-        if (version_pos_ == kVersionPattern.size()) {
-          if (c != '\r') return fail(c == '\n' ? kBareLF : kBadVersion);
-          state_ = State::kRequestLineLF;
-        } else {
-          const char want = kVersionPattern[version_pos_];
-          if (want == '#' ? !(c >= '0' && c <= '9') : c != want) return fail(kBadVersion);
-          ++version_pos_;
-        }
+        if (*p != ' ') return fail(*p == '\r' || *p == '\n' ? kBadVersion : kBadTarget);
+        state_ = State::kVersion;
         over = count_line(1);
         ++p;
-        break;
+        if (over || p == end) continue;
+        [[fallthrough]];
+      }
+      case State::kVersion:
+        for (; p < end && !over && version_pos_ < kVersionPattern.size(); ++p, ++version_pos_) {
+          const char want = kVersionPattern[version_pos_];
+          if (want == '#' ? !(*p >= '0' && *p <= '9') : *p != want) return fail(kBadVersion);
+          over = count_line(1);
+        }
+        if (over || p == end) continue;
+        if (*p != '\r') return fail(*p == '\n' ? kBareLF : kBadVersion);
+        state_ = State::kRequestLineLF;
+        over = count_line(1);
+        ++p;
+        if (over || p == end) continue;
+        [[fallthrough]];
       case State::kRequestLineLF:
-        if (c != '\n') return fail(kBareCR);
+        if (*p != '\n') return fail(kBareCR);
         state_ = State::kFieldStart;
         over = count_line(1);
         ++p;
-        break;
+        if (over || p == end) continue;
+        [[fallthrough]];
       case State::kFieldStart:
-        if (c == '\r') {
+        if (*p == '\r') {
           state_ = State::kEndLF;
-        } else if (is(c, kTchar)) {
-          if (++fields_ > limits_.max_header_fields) return fail(kTooManyFields);
-          state_ = State::kFieldName;
-        } else if (c == ' ' || c == '\t') {
+          over = count_section(1);
+          ++p;
+          continue;
+        }
+        if (*p == ' ' || *p == '\t') {
           // RFC 9112 §2.2 (after the start-line) and §5.2 (obs-fold): reject, never unfold.
           return fail(fields_ == 0 && !trailers_ ? kSpaceAfterStartLine : kObsFold);
-        } else {
-          return fail(c == '\n' ? kBareLF : kBadFieldName);
         }
-        over = count_section(1);
-        ++p;
-        break;
+        if (!is(*p, kTchar)) return fail(*p == '\n' ? kBareLF : kBadFieldName);
+        if (++fields_ > limits_.max_header_fields) return fail(kTooManyFields);
+        state_ = State::kFieldName;
+        [[fallthrough]];
       case State::kFieldName: {
         const char* q = run_of(p, end, kTchar);
         over = count_section(q - p);
         p = q;
-        if (over || p == end) break;
+        if (over || p == end) continue;
         if (*p != ':') return fail(*p == ' ' || *p == '\t' ? kSpaceBeforeColon : kBadFieldName);
         state_ = State::kFieldValue;
         over = count_section(1);
         ++p;
-        break;
+        if (over || p == end) continue;
+        [[fallthrough]];
       }
       case State::kFieldValue: {
-        const char* q = run_of(p, end, kValue);
+        const char* q = value_run(p, end);
         over = count_section(q - p);
         p = q;
-        if (over || p == end) break;
+        if (over || p == end) continue;
         if (*p != '\r') return fail(*p == '\n' ? kBareLF : kBadFieldValue);
         state_ = State::kFieldLF;
         over = count_section(1);
         ++p;
-        break;
+        if (over || p == end) continue;
+        [[fallthrough]];
       }
       case State::kFieldLF:
-        if (c != '\n') return fail(kBareCR);
+        if (*p != '\n') return fail(kBareCR);
         state_ = State::kFieldStart;
         over = count_section(1);
         ++p;
-        break;
+        continue;
       case State::kEndLF:
-        if (c != '\n') return fail(kBareCR);
+        if (*p != '\n') return fail(kBareCR);
         over = count_section(1);
         ++p;
-        if (over) break;
+        if (over) continue;
         state_ = State::kDone;
         used = p - begin;
         return ScanResult::kDone;
@@ -175,8 +167,8 @@ ScanResult HeadScanner::scan(const char* p, const char* const end, std::size_t& 
       case State::kError:
         return fail(kMalformed);  // the session never scans past an end or an error
     }
-    if (over) return fail(over);
   }
+  if (over) return fail(over);
   used = p - begin;
   return ScanResult::kMore;
 }

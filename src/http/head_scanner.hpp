@@ -62,8 +62,15 @@ class HeadScanner {
   };
 
   ScanResult fail(Reject r);
-  Reject count_line(std::size_t n);
-  Reject count_section(std::size_t n);
+  // count_line, count_section: add consumed bytes to a limit's count; the refusal if passed.
+  Reject count_line(std::size_t n) {
+    line_bytes_ += n;
+    return line_bytes_ > limits_.max_request_line ? kRequestLineTooLong : Reject{};
+  }
+  Reject count_section(std::size_t n) {
+    section_bytes_ += n;
+    return section_bytes_ > limits_.max_header_bytes ? kHeaderTooLarge : Reject{};
+  }
 
   const Limits& limits_;
   State state_ = State::kLineStart;

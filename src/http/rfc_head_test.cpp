@@ -131,6 +131,11 @@ TEST(RfcLineEndings, BareCRAfterRequestLineIs400) {
   expect_refused("GET / HTTP/1.1\r\nHost: a\r\n\rX", detail::kBareCR);
 }
 
+TEST(RfcLineEndings, EmptyLineBeforeRequestLineMustBeCRLF) {
+  expect_refused("\rGET / HTTP/1.1\r\nHost: a\r\n\r\n", detail::kBareCR);
+  expect_refused("\r\n\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", detail::kBareLF);
+}
+
 TEST(RfcLineEndings, WhitespaceBeforeFirstFieldIs400) {
   expect_refused("GET / HTTP/1.1\r\n Host: a\r\n\r\n", detail::kSpaceAfterStartLine);
 }
