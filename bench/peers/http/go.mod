@@ -1,0 +1,3 @@
+module mpghttpcore
+
+go 1.19
