@@ -70,5 +70,27 @@ TEST_F(Allocations, RouteParametersAndSmallBodiesAllocateNothing) {
   EXPECT_EQ(allocations_per_round(r.handler(), in, 1000), 0);
 }
 
+// A 1 MiB body, copied in pieces and echoed, must not stay with the connection: the session
+// frees buffers above Limits::retain_bytes once the request is answered.
+TEST_F(Allocations, BigBuffersAreReleasedAfterTheRequest) {
+  const Handler h = [](const Request& q, Response& res) { res.text(q.body); };
+  ServerSession s(h);
+  std::string out;
+  s.on_data("GET / HTTP/1.1\r\nHost: a\r\n\r\n", out);  // warm-up
+  std::string().swap(out);
+  const std::string in = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1048576\r\n\r\n" +
+                         std::string(1024 * 1024, 'b');
+  const long base = test::live_bytes.load();
+  long peak = 0;
+  for (std::size_t at = 0; at < in.size(); at += 65536) {
+    s.on_data(std::string_view(in).substr(at, 65536), out);
+    peak = std::max(peak, test::live_bytes.load() - base);
+  }
+  EXPECT_NE(out.find("200 OK"), std::string::npos);
+  std::string().swap(out);
+  EXPECT_GT(peak, 2 * 1024 * 1024);  // the body buffer and the response body were held
+  EXPECT_LT(test::live_bytes.load() - base, long(4 * Limits{}.retain_bytes));
+}
+
 }  // namespace
 }  // namespace mpg::http
