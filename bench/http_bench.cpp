@@ -40,8 +40,8 @@ struct PlaintextRouter : Router {
 // report_per_request: the "ns_per_req" counter (wall time per request) and items/s.
 void report_per_request(benchmark::State& st, double requests) {
   st.SetItemsProcessed(static_cast<std::int64_t>(requests));
-  st.counters["ns_per_req"] = benchmark::Counter(
-      requests, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  st.counters["ns_per_req"] =
+      benchmark::Counter(requests, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 void run_session(benchmark::State& st, int pipelined) {

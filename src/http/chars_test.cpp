@@ -1,10 +1,10 @@
 // chars_test.cpp: the byte classes against RFC 9110/9112/3986's definitions, and the SIMD value
 // scanner against the table it accelerates.
+#include "http/chars.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
-
-#include "http/chars.hpp"
 
 namespace mpg::http::detail {
 namespace {
@@ -13,10 +13,14 @@ TEST(Chars, ClassesMatchTheGrammar) {
   for (int c = 0; c < 256; ++c) {
     const char ch = static_cast<char>(c);
     const bool alnum = std::isalnum(c) && c < 0x80;
-    EXPECT_EQ(is(ch, kTchar), alnum || std::string_view("!#$%&'*+-.^_`|~").find(ch) != std::string_view::npos) << c;
+    EXPECT_EQ(is(ch, kTchar),
+              alnum || std::string_view("!#$%&'*+-.^_`|~").find(ch) != std::string_view::npos)
+        << c;
     EXPECT_EQ(is(ch, kValue), c == '\t' || (c >= 0x20 && c != 0x7f)) << c;
     EXPECT_EQ(is(ch, kHex), std::isxdigit(c) != 0 && c < 0x80) << c;
-    EXPECT_EQ(is(ch, kTarget), alnum || std::string_view("-._~!$&'()*+,;=:@/?%[]").find(ch) != std::string_view::npos) << c;
+    EXPECT_EQ(is(ch, kTarget), alnum || std::string_view("-._~!$&'()*+,;=:@/?%[]").find(ch) !=
+                                            std::string_view::npos)
+        << c;
   }
 }
 

@@ -1,12 +1,12 @@
 // date_test.cpp: IMF-fixdate formatting (RFC 9110 §5.6.7) and the per-thread Date cache.
+#include "mpg/http/date.hpp"
+
 #include <gtest/gtest.h>
 
 #include <ctime>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include "mpg/http/date.hpp"
 
 namespace mpg::http {
 namespace {

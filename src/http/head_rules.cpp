@@ -85,8 +85,7 @@ bool valid_host(std::string_view v) {
   return true;
 }
 
-Reject check_head(const http_parser& parser, const Limits& limits, Request& req,
-                  Framing& framing) {
+Reject check_head(const http_parser& parser, const Limits& limits, Request& req, Framing& framing) {
   req.method = http_method_str(static_cast<http_method>(parser.method));
   req.version_minor = parser.http_minor;
   if (parser.http_major != 1) return kUnsupportedVersion;  // RFC 9110 §6.2, §15.6.6
@@ -140,8 +139,8 @@ Reject check_head(const http_parser& parser, const Limits& limits, Request& req,
 
   // RFC 9112 §9.3 (1.1 persists unless "close"; 1.0 only with "keep-alive"), and §6.1: an
   // HTTP/1.0 message with Transfer-Encoding has faulty framing: close after it.
-  req.keep_alive = http_should_keep_alive(&parser) != 0 &&
-                   !(framing.chunked && req.version_minor == 0);
+  req.keep_alive =
+      http_should_keep_alive(&parser) != 0 && !(framing.chunked && req.version_minor == 0);
   return {};
 }
 

@@ -65,7 +65,7 @@ ScanResult HeadScanner::scan(const char* p, const char* const end, std::size_t& 
         over = count_line(q - p);
         p = q;
         if (over || p == end) continue;
-        // RFC 9112 §3: the method ends at exactly one SP; a line end here lacks target and version.
+        // RFC 9112 §3: the method ends at one SP; a line end here lacks target and version.
         if (*p != ' ') return fail(*p == '\r' || *p == '\n' ? kBadVersion : kBadMethod);
         state_ = State::kTargetStart;
         over = count_line(1);

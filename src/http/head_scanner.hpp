@@ -75,10 +75,10 @@ class HeadScanner {
   const Limits& limits_;
   State state_ = State::kLineStart;
   bool trailers_ = false;
-  std::uint8_t version_pos_ = 0;  // bytes of "HTTP/x.y" matched
-  std::size_t line_bytes_ = 0;    // request line so far, against max_request_line
-  std::size_t section_bytes_ = 0; // field lines so far, against max_header_bytes
-  std::size_t fields_ = 0;        // field lines started, against max_header_fields
+  std::uint8_t version_pos_ = 0;   // bytes of "HTTP/x.y" matched
+  std::size_t line_bytes_ = 0;     // request line so far, against max_request_line
+  std::size_t section_bytes_ = 0;  // field lines so far, against max_header_bytes
+  std::size_t fields_ = 0;         // field lines started, against max_header_fields
   Reject error_;
 };
 

@@ -39,8 +39,8 @@ namespace {
 
 // kManagedFields: written by the session itself; a handler setting them would break framing or
 // make the three servers' bytes differ.
-constexpr std::string_view kManagedFields[] = {"content-length", "transfer-encoding",
-                                               "connection", "date", "server"};
+constexpr std::string_view kManagedFields[] = {"content-length", "transfer-encoding", "connection",
+                                               "date", "server"};
 
 void check_field(std::string_view name, std::string_view value) {
   if (!detail::is_token(name)) throw std::invalid_argument("http: invalid field name");
@@ -62,7 +62,8 @@ void Response::remove_field(std::string_view name) {
   std::size_t pos = 0;
   while (pos < fields_.size()) {
     std::size_t eol = fields_.find("\r\n", pos) + 2;
-    std::string_view line_name = std::string_view(fields_).substr(pos, fields_.find(':', pos) - pos);
+    std::string_view line_name =
+        std::string_view(fields_).substr(pos, fields_.find(':', pos) - pos);
     if (iequals(line_name, name)) {
       fields_.erase(pos, eol - pos);
     } else {

@@ -52,14 +52,16 @@ TEST(RfcLength, ContentLengthListIs400) {
 }
 
 TEST(RfcLength, MalformedContentLengthIs400) {
-  for (std::string_view v : {"+3", " 3x", "", "-1", "0x3", "3 3", "3.0", "99999999999999999999999"}) {
+  for (std::string_view v :
+       {"+3", " 3x", "", "-1", "0x3", "3 3", "3.0", "99999999999999999999999"}) {
     SCOPED_TRACE(v);
     expect_refused(post("Content-Length: " + std::string(v) + "\r\n", "abc"), detail::kBadLength);
   }
 }
 
 TEST(RfcLength, ContentLengthDelimitsTheBody) {
-  test::Fed fed = serve(echo, post("Content-Length: 3\r\n", "abcGET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+  test::Fed fed =
+      serve(echo, post("Content-Length: 3\r\n", "abcGET / HTTP/1.1\r\nHost: a\r\n\r\n"));
   std::vector<test::Parsed> all = parse_responses(fed.out);
   ASSERT_EQ(all.size(), 2u);
   EXPECT_NE(all[0].body.find("body=abc"), std::string::npos);
@@ -88,8 +90,8 @@ TEST(RfcCoding, CodingOtherThanChunkedIs501) {
 TEST(RfcCoding, ChunkedIsCaseInsensitive) {
   for (std::string_view v : {"Chunked", "CHUNKED", " chunked "}) {
     SCOPED_TRACE(v);
-    std::string body = expect_served(post("Transfer-Encoding: " + std::string(v) + "\r\n",
-                                          "3\r\nabc\r\n0\r\n\r\n"));
+    std::string body = expect_served(
+        post("Transfer-Encoding: " + std::string(v) + "\r\n", "3\r\nabc\r\n0\r\n\r\n"));
     EXPECT_EQ(body.substr(body.size() - 8), "body=abc");
   }
 }
@@ -104,8 +106,9 @@ TEST(RfcCoding, ChunkedMoreThanOnceOrEmptyElementIs400) {
 }
 
 TEST(RfcCoding, Http10WithChunkedIsServedThenClosed) {
-  test::Fed fed = serve(echo, "POST / HTTP/1.0\r\nConnection: keep-alive\r\n"
-                              "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+  test::Fed fed = serve(echo,
+                        "POST / HTTP/1.0\r\nConnection: keep-alive\r\n"
+                        "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
   test::Parsed p = only_response(fed.out);
   EXPECT_EQ(p.status, 200);
   EXPECT_TRUE(p.closes());
@@ -190,15 +193,16 @@ TEST(RfcExpect, NoContinueForARefusedRequest) {
 }
 
 TEST(RfcExpect, NoContinueInHttp10OrWithoutContent) {
-  test::Fed fed = serve(echo, "POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx");
+  test::Fed fed =
+      serve(echo, "POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx");
   EXPECT_EQ(only_response(fed.out).status, 200);
   fed = serve(echo, post("Expect: 100-continue\r\nContent-Length: 0\r\n", ""));
   EXPECT_EQ(only_response(fed.out).status, 200);
 }
 
 TEST(RfcExpect, ChunkedBodyGetsContinue) {
-  test::Fed fed = serve(echo, post("Expect: 100-Continue\r\n" + std::string(kChunkedHead),
-                                   "1\r\nx\r\n0\r\n\r\n"));
+  test::Fed fed = serve(
+      echo, post("Expect: 100-Continue\r\n" + std::string(kChunkedHead), "1\r\nx\r\n0\r\n\r\n"));
   EXPECT_EQ(fed.out.rfind(detail::kContinue, 0), 0u) << fed.out;
 }
 
@@ -228,15 +232,18 @@ TEST(RfcPersistence, VersionAndConnectionDecide) {
     test::Parsed p = only_response(fed.out);
     EXPECT_EQ(p.status, 200);
     EXPECT_EQ(p.field("Connection"), c.connection_field);
-    EXPECT_EQ(fed.status, c.persists ? SessionStatus::kKeepReading : SessionStatus::kCloseAfterWrite);
+    EXPECT_EQ(fed.status,
+              c.persists ? SessionStatus::kKeepReading : SessionStatus::kCloseAfterWrite);
   }
 }
 
 TEST(RfcPersistence, AfterARefusalLaterInputIsIgnored) {
   ServerSession s(test::echo_handler());
   std::string out;
-  EXPECT_EQ(s.on_data("GET / HTTP/1.1\r\nHost: a\r\n\r\nBAD\x01 / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n", out),
-            SessionStatus::kCloseAfterWrite);
+  EXPECT_EQ(
+      s.on_data("GET / HTTP/1.1\r\nHost: a\r\n\r\nBAD\x01 / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n",
+                out),
+      SessionStatus::kCloseAfterWrite);
   std::vector<test::Parsed> all = parse_responses(out);
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all[0].status, 200);
@@ -248,8 +255,9 @@ TEST(RfcPersistence, AfterARefusalLaterInputIsIgnored) {
 }
 
 TEST(RfcPersistence, UpgradeIsIgnoredAndTheConnectionStaysHttp) {
-  test::Fed fed = serve(echo, "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n"
-                              "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n");
+  test::Fed fed = serve(echo,
+                        "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n"
+                        "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n");
   std::vector<test::Parsed> all = parse_responses(fed.out);
   ASSERT_EQ(all.size(), 2u);
   EXPECT_NE(all[1].body.find("GET /2"), std::string::npos);

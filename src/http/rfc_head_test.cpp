@@ -55,7 +55,8 @@ TEST(RfcRequestLine, SpaceInsideTargetIs400) {
 }
 
 TEST(RfcRequestLine, MalformedVersionIs400) {
-  for (std::string_view v : {"HTTP/1.10", "http/1.1", "HTTP/1.1 ", "HTTP/11", "HTTP/1", "HTTP/a.1"}) {
+  for (std::string_view v :
+       {"HTTP/1.10", "http/1.1", "HTTP/1.1 ", "HTTP/11", "HTTP/1", "HTTP/a.1"}) {
     SCOPED_TRACE(v);
     expect_refused("GET / " + std::string(v) + "\r\nHost: a\r\n\r\n", detail::kBadVersion);
   }
@@ -159,7 +160,10 @@ TEST(RfcFields, NulInFieldValueIs400) {
 }
 
 TEST(RfcFields, ControlCharacterInFieldValueIs400) {
-  expect_refused("GET / HTTP/1.1\r\nHost: a\r\nX: a\x01""b\r\n\r\n", detail::kBadFieldValue);
+  expect_refused(
+      "GET / HTTP/1.1\r\nHost: a\r\nX: a\x01"
+      "b\r\n\r\n",
+      detail::kBadFieldValue);
   expect_refused("GET / HTTP/1.1\r\nHost: a\r\nX: a\x7f\r\n\r\n", detail::kBadFieldValue);
 }
 

@@ -94,7 +94,8 @@ void Router::dispatch(const Request& req, Response& res) const {
   std::vector<std::string_view> methods;
   std::vector<Param> scratch;
   for (const Route& r : routes_)
-    if (match(r, req.path, scratch) && std::find(methods.begin(), methods.end(), r.method) == methods.end())
+    if (match(r, req.path, scratch) &&
+        std::find(methods.begin(), methods.end(), r.method) == methods.end())
       methods.push_back(r.method);
   if (std::find(methods.begin(), methods.end(), "GET") != methods.end() &&
       std::find(methods.begin(), methods.end(), "HEAD") == methods.end())

@@ -1,11 +1,12 @@
 // router_test.cpp: Router: parameters, 404, 405 with Allow, HEAD served by GET, first match
 // wins, middleware order, pattern validation; through a ServerSession as a server would use it.
+#include "mpg/http/router.hpp"
+
 #include <gtest/gtest.h>
 
 #include <stdexcept>
 
 #include "http/test_support.hpp"
-#include "mpg/http/router.hpp"
 
 namespace mpg::http {
 namespace {

@@ -19,7 +19,8 @@ inline constexpr Reject kUnknownMethod{501, "method not implemented (RFC 9110 §
 inline constexpr Reject kBadTarget{400, "invalid character in request-target (RFC 9112 §3.2)"};
 inline constexpr Reject kBadTargetForm{400, "invalid request-target form (RFC 9112 §3.2)"};
 inline constexpr Reject kBadVersion{400, "missing or malformed HTTP-version (RFC 9112 §2.3)"};
-inline constexpr Reject kUnsupportedVersion{505, "HTTP major version not supported (RFC 9110 §6.2)"};
+inline constexpr Reject kUnsupportedVersion{505,
+                                            "HTTP major version not supported (RFC 9110 §6.2)"};
 inline constexpr Reject kConnect{501, "CONNECT not implemented (RFC 9110 §9.3.6)"};
 
 // Line endings and field syntax (RFC 9112 §2.2, §5; RFC 9110 §5.5).
@@ -31,8 +32,8 @@ inline constexpr Reject kObsFold{400, "obs-fold in a header field (RFC 9112 §5.
 inline constexpr Reject kSpaceBeforeColon{
     400, "whitespace between field name and colon (RFC 9112 §5.1)"};
 inline constexpr Reject kBadFieldName{400, "invalid character in field name (RFC 9110 §5.1)"};
-inline constexpr Reject kBadFieldValue{
-    400, "NUL or control character in field value (RFC 9110 §5.5)"};
+inline constexpr Reject kBadFieldValue{400,
+                                       "NUL or control character in field value (RFC 9110 §5.5)"};
 inline constexpr Reject kHeaderTooLarge{431, "header section too large (RFC 6585 §5)"};
 inline constexpr Reject kTooManyFields{431, "too many header fields (RFC 6585 §5)"};
 
@@ -46,8 +47,8 @@ inline constexpr Reject kLengthAndChunked{
     400, "Content-Length together with Transfer-Encoding (RFC 9112 §6.1, §6.3)"};
 inline constexpr Reject kRepeatedLength{400, "repeated Content-Length (RFC 9112 §6.3)"};
 inline constexpr Reject kBadLength{400, "malformed Content-Length (RFC 9112 §6.3)"};
-inline constexpr Reject kUnsupportedCoding{
-    501, "transfer coding other than chunked (RFC 9112 §6.1)"};
+inline constexpr Reject kUnsupportedCoding{501,
+                                           "transfer coding other than chunked (RFC 9112 §6.1)"};
 inline constexpr Reject kBadCodingList{
     400, "Transfer-Encoding must be exactly one chunked (RFC 9112 §6.1)"};
 inline constexpr Reject kBodyTooLarge{413, "content too large (RFC 9110 §15.5.14)"};

@@ -88,20 +88,20 @@ struct ServerSession::Impl {
   Framing framing;
   Phase phase = Phase::kHead;
 
-  std::string head_buf;  // the head, when it spans calls or its body does
-  std::string body_buf;  // the body, when it arrives in pieces
+  std::string head_buf;             // the head, when it spans calls or its body does
+  std::string body_buf;             // the body, when it arrives in pieces
   const char* head_base = nullptr;  // where the parser read the head from
   std::size_t head_len = 0;
   bool head_owned = false;  // head_base is head_buf (else the caller's input)
   bool body_owned = false;  // request.body is body_buf (else the caller's input)
 
-  bool in_trailers = false;     // fields now are trailers: ignored (RFC 9110 §6.5.1)
-  bool value_last = false;      // the last field callback was a value
-  bool complete = false;        // on_message_complete ran
-  Reject callback_reject;       // set by a callback that stopped the parser
+  bool in_trailers = false;  // fields now are trailers: ignored (RFC 9110 §6.5.1)
+  bool value_last = false;   // the last field callback was a value
+  bool complete = false;     // on_message_complete ran
+  Reject callback_reject;    // set by a callback that stopped the parser
 
-  bool pending = false;     // a head has begun and not ended
-  bool stamp_due = false;   // header_started is to be read at the end of this call
+  bool pending = false;    // a head has begun and not ended
+  bool stamp_due = false;  // header_started is to be read at the end of this call
   Clock::time_point started{};
   std::uint64_t served = 0;
 };
@@ -315,7 +315,7 @@ void ServerSession::Impl::dispatch(std::string& out) {
     response.text("Internal Server Error\n", 500);
   }
   close = close || response.closes_connection();
-  ConnectionField conn = close                          ? ConnectionField::kClose
+  ConnectionField conn = close                        ? ConnectionField::kClose
                          : request.version_minor == 0 ? ConnectionField::kKeepAlive
                                                       : ConnectionField::kNone;
   append_response(out, response, request.is_head(), conn);

@@ -72,8 +72,9 @@ void body_of(const Request& r, Response& res) { res.text(r.body); }
 
 TEST(Session, OneMiBContentLengthBodyAcrossReads) {
   const std::string body = pattern(1024 * 1024);
-  std::string in = "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(body.size()) +
-                   "\r\n\r\n" + body;
+  std::string in =
+      "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n" + body;
   for (std::vector<std::size_t> split : {std::vector<std::size_t>{}, {65536}, {1000, 7, 4093}}) {
     test::Fed fed = serve(body_of, in, {}, split);
     test::Parsed p = only_response(fed.out);
@@ -89,7 +90,8 @@ TEST(Session, OneMiBChunkedBodyWithExtensionsAndTrailers) {
   for (std::size_t at = 0, n = 1; at < body.size(); at += n, n = n * 3 % 70001 + 1) {
     n = std::min(n, body.size() - at);
     std::snprintf(size, sizeof size, "%zx", n);
-    in += std::string(size) + ";ext=" + std::to_string(at) + ";q=\"x\"\r\n" + body.substr(at, n) + "\r\n";
+    in += std::string(size) + ";ext=" + std::to_string(at) + ";q=\"x\"\r\n" + body.substr(at, n) +
+          "\r\n";
   }
   in += "0;end\r\nChecksum: abc\r\nExpires: never\r\n\r\n";
   for (std::vector<std::size_t> split : {std::vector<std::size_t>{}, {65536}, {3, 1, 4096}}) {
@@ -108,16 +110,18 @@ TEST(Session, HeadersStayValidWhenTheBodyArrivesInALaterRead) {
   EXPECT_TRUE(first.out.empty());
   test::Fed rest = test::feed_pieces(s, "cd");
   test::Parsed p = only_response(rest.out);
-  EXPECT_EQ(p.body, "POST /p?q=1 path=/p query=q=1 1.1 keep\nHost: [a]\nX-Long: [value]\n"
-                    "Content-Length: [4]\nbody=abcd");
+  EXPECT_EQ(p.body,
+            "POST /p?q=1 path=/p query=q=1 1.1 keep\nHost: [a]\nX-Long: [value]\n"
+            "Content-Length: [4]\nbody=abcd");
 }
 
 TEST(Session, HeadHasTheSameFieldsAsGetAndNoBody) {
   Router r;
   r.get("/plaintext", hello);
   test::Fed get = serve(r.handler(), kGet);
-  test::Fed head = serve(r.handler(), "HEAD /plaintext HTTP/1.1\r\nHost: a\r\n\r\n"
-                                      "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
+  test::Fed head = serve(r.handler(),
+                         "HEAD /plaintext HTTP/1.1\r\nHost: a\r\n\r\n"
+                         "GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n");
   const std::string head_only = head.out.substr(0, head.out.find("\r\n\r\n") + 4);
   EXPECT_EQ(normalize_date(head_only), normalize_date(only_response(get.out).head));
   EXPECT_NE(head_only.find("\r\nContent-Length: 13\r\n"), std::string::npos);
@@ -131,7 +135,8 @@ TEST(Session, HandlerThatThrowsGets500AndTheConnectionLivesOn) {
     if (r.path == "/boom") throw std::runtime_error("boom");
     res.text("ok");
   };
-  test::Fed fed = serve(h, "GET /boom HTTP/1.1\r\nHost: a\r\n\r\nGET /fine HTTP/1.1\r\nHost: a\r\n\r\n");
+  test::Fed fed =
+      serve(h, "GET /boom HTTP/1.1\r\nHost: a\r\n\r\nGET /fine HTTP/1.1\r\nHost: a\r\n\r\n");
   std::vector<test::Parsed> all = parse_responses(fed.out);
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all[0].status, 500);
@@ -150,9 +155,13 @@ TEST(Session, InvalidStatusFromAHandlerIs500) {
 }
 
 TEST(Session, ManagedOrUnsafeFieldsFromAHandlerAre500) {
-  for (auto [name, value] : {std::pair{"Content-Length", "5"}, {"connection", "close"},
-                             {"X-Split", "a\r\nInjected: 1"}, {"Bad Name", "v"}, {"Date", "x"}}) {
-    test::Fed fed = serve([&](const Request&, Response& res) { res.set_header(name, value); }, kGet);
+  for (auto [name, value] : {std::pair{"Content-Length", "5"},
+                             {"connection", "close"},
+                             {"X-Split", "a\r\nInjected: 1"},
+                             {"Bad Name", "v"},
+                             {"Date", "x"}}) {
+    test::Fed fed =
+        serve([&](const Request&, Response& res) { res.set_header(name, value); }, kGet);
     test::Parsed p = only_response(fed.out);
     EXPECT_EQ(p.status, 500) << name;
     EXPECT_EQ(p.field("Injected"), "");
@@ -169,10 +178,12 @@ TEST(Session, HandlerCanAskToClose) {
 
 TEST(Session, NoContentAndNotModifiedCarryNoLengthOrBody) {
   for (int code : {204, 304}) {
-    test::Fed fed = serve([code](const Request&, Response& res) {
-      res.status = code;
-      res.body = "ignored";
-    }, std::string(kGet) + std::string(kGet));
+    test::Fed fed = serve(
+        [code](const Request&, Response& res) {
+          res.status = code;
+          res.body = "ignored";
+        },
+        std::string(kGet) + std::string(kGet));
     std::vector<test::Parsed> all = parse_responses(fed.out);
     ASSERT_EQ(all.size(), 2u) << code;
     EXPECT_EQ(all[0].field("Content-Length"), "");
@@ -181,15 +192,18 @@ TEST(Session, NoContentAndNotModifiedCarryNoLengthOrBody) {
 }
 
 TEST(Session, SetHeaderReplacesAddHeaderAppends) {
-  test::Fed fed = serve([](const Request&, Response& res) {
-    res.set_header("X-A", "1");
-    res.add_header("Set-Cookie", "a=1");
-    res.add_header("Set-Cookie", "b=2");
-    res.set_header("x-a", "2");
-    EXPECT_EQ(res.header("X-A"), "2");
-  }, kGet);
+  test::Fed fed = serve(
+      [](const Request&, Response& res) {
+        res.set_header("X-A", "1");
+        res.add_header("Set-Cookie", "a=1");
+        res.add_header("Set-Cookie", "b=2");
+        res.set_header("x-a", "2");
+        EXPECT_EQ(res.header("X-A"), "2");
+      },
+      kGet);
   std::string head = only_response(fed.out).head;
-  EXPECT_NE(head.find("Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nx-a: 2\r\n"), std::string::npos) << head;
+  EXPECT_NE(head.find("Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nx-a: 2\r\n"), std::string::npos)
+      << head;
   EXPECT_EQ(head.find("X-A: 1"), std::string::npos);
 }
 

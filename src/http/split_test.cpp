@@ -22,7 +22,8 @@ const std::vector<std::string>& corpus() {
     std::vector<std::string> v = {
         "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
         "GET /plaintext HTTP/1.1\r\nHost: localhost:8080\r\nAccept: text/plain,text/html;q=0.9,"
-        "application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7\r\nConnection: keep-alive\r\n\r\n",
+        "application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7\r\nConnection: "
+        "keep-alive\r\n\r\n",
         "\r\nGET /kv/a?x=1 HTTP/1.1\r\nHost: a\r\nX:  v \r\nY:\r\n\r\n",
         "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhello world",
         "POST /p HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -58,7 +59,8 @@ const std::vector<std::string>& corpus() {
         "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\n\r\n",
         "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'c'),
         "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-        "20\r\n" + std::string(32, 'd') + "\r\n" + "40\r\n" + std::string(64, 'e') + "\r\n0\r\n\r\n",
+        "20\r\n" +
+            std::string(32, 'd') + "\r\n" + "40\r\n" + std::string(64, 'e') + "\r\n0\r\n\r\n",
         "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;" +
             std::string(40, 'x') + "\r\nz\r\n0\r\n\r\n",
     };

@@ -66,8 +66,7 @@ std::string_view status_line(int code) {
   return lines[code - kFirstStatus];
 }
 
-void append_response(std::string& out, const Response& res, bool head_only,
-                     ConnectionField conn) {
+void append_response(std::string& out, const Response& res, bool head_only, ConnectionField conn) {
   // RFC 9110 §8.6: no Content-Length in a 204; a 304 has no content either (§15.4.5).
   const bool no_content = res.status == 204 || res.status == 304;
   append_head(out, res.status, res.header_block(),

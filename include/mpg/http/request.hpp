@@ -22,12 +22,12 @@ struct Param {
 // into the session's buffers or the transport's input, and is valid only until the handler
 // returns: copy what must outlive the call.
 struct Request {
-  std::string_view method;  // as sent, e.g. "GET"
-  std::string_view target;  // the request-target as sent, e.g. "/kv/a?x=1"
-  std::string_view path;    // the target's path, not percent-decoded; "*" for "OPTIONS *"
-  std::string_view query;   // after the '?', without it; empty if none
-  int version_minor = 1;    // HTTP/1.x; a minor above 1 gets HTTP/1.1 semantics (RFC 9110 §2.5)
-  bool keep_alive = true;   // the connection persists after this request (RFC 9112 §9.3)
+  std::string_view method;     // as sent, e.g. "GET"
+  std::string_view target;     // the request-target as sent, e.g. "/kv/a?x=1"
+  std::string_view path;       // the target's path, not percent-decoded; "*" for "OPTIONS *"
+  std::string_view query;      // after the '?', without it; empty if none
+  int version_minor = 1;       // HTTP/1.x; a minor above 1 gets HTTP/1.1 semantics (RFC 9110 §2.5)
+  bool keep_alive = true;      // the connection persists after this request (RFC 9112 §9.3)
   std::vector<Field> headers;  // in the order received
   std::string_view body;       // the content, after chunked decoding
   // params: set by Router::dispatch while it routes this request (hence mutable: the handler

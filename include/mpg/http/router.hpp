@@ -31,7 +31,9 @@ class Router {
   Router& get(std::string_view pattern, Handler h) { return route("GET", pattern, std::move(h)); }
   Router& post(std::string_view pattern, Handler h) { return route("POST", pattern, std::move(h)); }
   Router& put(std::string_view pattern, Handler h) { return route("PUT", pattern, std::move(h)); }
-  Router& del(std::string_view pattern, Handler h) { return route("DELETE", pattern, std::move(h)); }
+  Router& del(std::string_view pattern, Handler h) {
+    return route("DELETE", pattern, std::move(h));
+  }
   // use: adds a middleware around everything registered, before or after it.
   Router& use(Middleware m);
 
