@@ -59,7 +59,7 @@ test-asan: build-asan
 
 test-tsan: build-tsan
 	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 MPG_TEST_SCALE=tsan \
-	  ctest --output-on-failure --timeout 600 -L 'runtime|sync|poll|reactor'
+	  ctest --output-on-failure --timeout 600 -L 'runtime|sync|poll|reactor|net'
 
 clean:
 	rm -rf build build-asan build-tsan

@@ -168,6 +168,7 @@ PollDesc* netpoll_open(int fd, int* err) {
   pd->rg.store(PollDesc::kNil, std::memory_order_relaxed);
   pd->wg.store(PollDesc::kNil, std::memory_order_relaxed);
   pd->closing.store(false, std::memory_order_relaxed);
+  pd->hup.store(false, std::memory_order_relaxed);
   pd->rd.store(0, std::memory_order_relaxed);
   pd->wd.store(0, std::memory_order_relaxed);
   pd->rseq = pd->wseq = 0;
@@ -274,6 +275,7 @@ G* netpoll(std::int64_t delay_ns, int* n) {
       auto* pd = static_cast<PollDesc*>(np->poller.resolve(evs[i]));
       if (!pd) continue;
       std::uint32_t r = evs[i].ready;
+      if (r & (poll::kHangup | poll::kError)) pd->hup.store(true, std::memory_order_relaxed);
       if (r & (poll::kReadable | poll::kHangup | poll::kError)) push(unblock(pd->rg, true));
       if (r & (poll::kWritable | poll::kHangup | poll::kError)) push(unblock(pd->wg, true));
     }

@@ -44,6 +44,9 @@ struct PollDesc {
   std::atomic<std::uintptr_t> rg{kNil}, wg{kNil};
   Lock lock;                              // guards the deadline timers and seqs, and closing's writes
   std::atomic<bool> closing{false};
+  // hup: an event reported the peer's shutdown or an error (EPOLLRDHUP, EPOLLHUP, EPOLLERR); set
+  // before the readiness it came with is published, so a reader that consumed that readiness sees it.
+  std::atomic<bool> hup{false};
   std::atomic<std::int64_t> rd{0}, wd{0};  // deadline: 0 none, < 0 expired, else nanotime
   TimerNode rt, wt;                       // deadline timers (fire -> deadline_fire)
   std::uint64_t rseq = 0, wseq = 0;       // the seq each timer was armed with (0: not armed)
