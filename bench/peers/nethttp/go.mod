@@ -1,0 +1,3 @@
+module mpgnethttp
+
+go 1.19

@@ -1,0 +1,3 @@
+module mpgrawhttp
+
+go 1.19
