@@ -1,0 +1,116 @@
+// mpg-httpd: the demo service, layered as the seed's Gateway (HTTP in: this file picks the
+// concurrency model and owns the server), Processor (processor.hpp: the endpoints' logic) and
+// Model (model.hpp: the key-value state). It runs unchanged on all three models:
+//
+//   mpg-httpd --model goroutine|reactor|hybrid [--listen 127.0.0.1:8080] [--procs N] [--loops N]
+//             [--reuse-port] [--pin] [--kv sharded|actor]
+//
+// Prints "listening <port>" once it accepts, nothing per request, and on SIGINT/SIGTERM shuts
+// down gracefully (stop accepting, finish requests in progress within 5 s) and exits 0.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "model.hpp"
+#include "mpg/http/router.hpp"
+#include "mpg/http/server.hpp"
+#include "mpg/mpg.hpp"
+#include "processor.hpp"
+
+namespace {
+
+constexpr auto kShutdownGrace = std::chrono::milliseconds(5000);
+
+bool split_listen(const std::string& s, std::string* host, std::uint16_t* port) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos) return false;
+  *host = s.substr(0, colon);
+  if (host->size() >= 2 && host->front() == '[') *host = host->substr(1, host->size() - 2);
+  try {
+    int p = std::stoi(s.substr(colon + 1));
+    if (p < 0 || p > 65535) return false;
+    *port = std::uint16_t(p);
+  } catch (...) {
+    return false;
+  }
+  return true;
+}
+
+bool is_loopback(const std::string& host) { return host == "127.0.0.1" || host == "::1" || host == "localhost"; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string model_s = "goroutine", listen = "127.0.0.1:8080", kv_s = "sharded";
+  mpg::Config cfg;
+  mpg::http::ServerOptions opt;
+  opt.loops = 0;
+  bool debug_public = false;
+  CLI::App app{"mpg-httpd: one HTTP service on three concurrency models"};
+  app.add_option("--model", model_s, "goroutine | reactor | hybrid")->check(CLI::IsMember({"goroutine", "reactor", "hybrid"}));
+  app.add_option("--listen", listen, "host:port (numeric host)");
+  app.add_option("--procs", cfg.procs, "Ps of the goroutine runtime (0: one per CPU)");
+  app.add_option("--loops", opt.loops, "event loops (reactor: workers, default 2; hybrid: default 1)");
+  app.add_flag("--reuse-port", opt.reuse_port, "reactor: one SO_REUSEPORT listener per loop");
+  app.add_flag("--pin", cfg.pin_procs, "pin each P's thread to a CPU");
+  app.add_option("--kv", kv_s, "key-value model: sharded (mutexes) | actor (one goroutine, a channel)")
+      ->check(CLI::IsMember({"sharded", "actor"}));
+  app.add_flag("--debug-public", debug_public, "serve /debug/* even when not listening on loopback");
+  CLI11_PARSE(app, argc, argv);
+
+  mpg::http::Model model{};
+  mpg::http::parse_model(model_s, &model);
+  if (!split_listen(listen, &opt.host, &opt.port)) {
+    std::fprintf(stderr, "mpg-httpd: --listen wants host:port, got %s\n", listen.c_str());
+    return 2;
+  }
+  if (kv_s == "actor" && model == mpg::http::Model::Reactor) {
+    std::fprintf(stderr, "mpg-httpd: --kv actor needs goroutine handlers (goroutine or hybrid model)\n");
+    return 2;
+  }
+  if (opt.loops == 0) opt.loops = model == mpg::http::Model::Reactor ? 2 : 1;
+
+  // The stop signals are blocked in every thread (runtime threads and loops inherit the mask);
+  // the main goroutine takes them with sigwait inside mpg::blocking.
+  sigset_t stop_set;
+  sigemptyset(&stop_set);
+  sigaddset(&stop_set, SIGINT);
+  sigaddset(&stop_set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  return mpg::run([&]() -> int {
+    std::unique_ptr<httpd::Kv> kv;
+    if (kv_s == "actor") kv = std::make_unique<httpd::ActorKv>();
+    else kv = std::make_unique<httpd::ShardedKv>();
+    mpg::http::Router router;
+    httpd::add_routes(router, *kv, {.debug_endpoints = debug_public || is_loopback(opt.host)});
+    const mpg::http::Handler& h = router.handler();
+    std::optional<mpg::http::GoroutineServer> gs;
+    std::optional<mpg::http::ReactorServer> rs;
+    std::optional<mpg::http::HybridServer> hs;
+    std::uint16_t port = 0;
+    try {
+      switch (model) {
+        case mpg::http::Model::Goroutine: gs.emplace(h, opt), gs->start(), port = gs->port(); break;
+        case mpg::http::Model::Reactor: rs.emplace(h, opt), rs->start(), port = rs->port(); break;
+        case mpg::http::Model::Hybrid: hs.emplace(h, opt), hs->start(), port = hs->port(); break;
+      }
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "mpg-httpd: %s\n", e.what());
+      return 1;
+    }
+    std::printf("listening %u\n", unsigned(port));
+    std::fflush(stdout);
+    int sig = 0;
+    mpg::blocking([&] { return sigwait(&stop_set, &sig); });
+    if (gs) gs->shutdown(kShutdownGrace);
+    if (rs) rs->shutdown(kShutdownGrace);
+    if (hs) hs->shutdown(kShutdownGrace);
+    return 0;
+  }, cfg);
+}
