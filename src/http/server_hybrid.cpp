@@ -329,20 +329,22 @@ void HybridServer::start() {
   // all-idle runtime is waiting for them, not deadlocked.
   mpg::detail::sched->external_refs.fetch_add(1, std::memory_order_acq_rel);
   int n = im->opt.loops > 0 ? im->opt.loops : 1;
-  im->loops.reserve(std::size_t(n));  // loop threads index it: it must not move
   for (int i = 0; i < n; i++) {
-    auto l = std::make_unique<Impl::Loop>();
-    std::promise<reactor::EventLoop*> ready;
+    // The Loop is in place before its thread starts, and the thread writes its EventLoop's
+    // address before the promise: nothing the thread reads is written after it started.
+    im->loops.push_back(std::make_unique<Impl::Loop>());
+    Impl::Loop* lp = im->loops.back().get();
+    std::promise<void> ready;
     auto fut = ready.get_future();
-    l->thread = std::thread([&ready, im, i] {
+    lp->thread = std::thread([&ready, im, lp] {
       reactor::EventLoop loop;
-      ready.set_value(&loop);
-      loop.run_every(kSweepEvery, [im, i] { im->sweep(im->loops[std::size_t(i)].get(), false); });
+      lp->loop = &loop;
+      loop.run_every(kSweepEvery, [im, lp] { im->sweep(lp, false); });
+      ready.set_value();
       loop.run();
-      im->loops[std::size_t(i)]->conns.clear();  // handlers go while their loop still exists
+      lp->conns.clear();  // handlers go while their loop still exists
     });
-    l->loop = fut.get();
-    im->loops.push_back(std::move(l));
+    fut.get();
   }
   std::promise<void> listening;
   im->loops[0]->loop->queue_in_loop([im, &listening] {
