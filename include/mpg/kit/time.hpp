@@ -12,6 +12,9 @@ using Clock = std::chrono::steady_clock;
 using TimePoint = Clock::time_point;
 using Nanos = std::chrono::nanoseconds;
 
+// to_ns: a time as nanoseconds since the clock's epoch, the kit's lock-free representation.
+inline std::int64_t to_ns(TimePoint t) { return Nanos(t.time_since_epoch()).count(); }
+
 // TimeSource: where a kit object reads the time. Default-constructed it reads steady_clock
 // directly (one vDSO call, about 20 ns); tests pass a function, usually ManualClock::source().
 // A plain value, copied into each object; now() is safe from any thread if the function is.

@@ -56,8 +56,6 @@ class BucketMath {
   std::int64_t capacity_;  // ns: burst * interval
 };
 
-inline std::int64_t to_ns(TimePoint t) { return t.time_since_epoch().count(); }
-
 // TokenBucket: one bucket shared by every thread (the per-server limit). take() is lock-free:
 // a load, the arithmetic, one CAS (retried only when another thread took a token in between);
 // a refusal is read-only, so an overloaded server's rejections do not fight over the line.
