@@ -51,10 +51,19 @@ struct ServerSession::Impl {
     kClosed,  // refused, or the last response is written: input is ignored
   };
 
-  Impl(const Handler& h, const Limits& l) : handler(h), limits(l) {
+  Impl(const Handler* h, const Limits& l) : handler(h), limits(l) {
     head.start_request();
     request.headers.reserve(kInitialFields);
   }
+
+  // The per-thread pool of idle Impls (see session.hpp). take() prefers one made for the same
+  // handler and limits (HeadScanner and ChunkScanner hold the limits by reference, so an Impl
+  // is never rebound); give() resets it for the next connection. noinline: a goroutine may
+  // resume on another thread between two calls, so the thread_local's address is never cached.
+  static Impl* take(const Handler* h, const Limits& l);
+  static void give(Impl* impl);
+  static std::vector<Impl*>& pool();
+  void reset_for_reuse();
 
   SessionStatus on_data(std::string_view in, std::string& out);
   const char* feed_head(const char* p, const char* end, std::string& out);
@@ -78,7 +87,7 @@ struct ServerSession::Impl {
   // kInitialFields: header fields reserved up front; a browser sends 10-20.
   static constexpr std::size_t kInitialFields = 32;
 
-  const Handler& handler;
+  const Handler* handler;
   const Limits limits;
   HeadScanner head{limits};
   ChunkScanner chunks{limits};
@@ -303,7 +312,7 @@ void ServerSession::Impl::dispatch(std::string& out) {
                                        served >= limits.max_requests_per_connection);
   response.clear();
   try {
-    handler(request, response);
+    (*handler)(request, response);
     if (response.status < 200 || response.status > 599) {
       response.clear();
       response.text("handler set an invalid status\n", 500);
@@ -368,39 +377,104 @@ void ServerSession::Impl::keep_for_next_call() {
   }
 }
 
+namespace {
+// kPoolMax: idle Impls kept per thread; beyond it they are freed (a burst of connections that
+// all had a request in progress at once, now over).
+constexpr std::size_t kPoolMax = 64;
+}  // namespace
+
+__attribute__((noinline)) std::vector<ServerSession::Impl*>& ServerSession::Impl::pool() {
+  struct Pool {
+    std::vector<Impl*> free;
+    ~Pool() {
+      for (Impl* i : free) delete i;
+    }
+  };
+  thread_local Pool p;
+  return p.free;
+}
+
+ServerSession::Impl* ServerSession::Impl::take(const Handler* h, const Limits& l) {
+  std::vector<Impl*>& free = pool();
+  for (std::size_t i = free.size(); i-- > 0;) {
+    Impl* impl = free[i];
+    if (impl->handler == h && impl->limits == l) {
+      free[i] = free.back();
+      free.pop_back();
+      return impl;
+    }
+  }
+  return new Impl(h, l);
+}
+
+void ServerSession::Impl::give(Impl* impl) {
+  impl->reset_for_reuse();
+  std::vector<Impl*>& free = pool();
+  if (free.size() >= kPoolMax) {
+    delete impl;
+    return;
+  }
+  free.push_back(impl);
+}
+
+void ServerSession::Impl::reset_for_reuse() {
+  if (phase != Phase::kHead || pending) next_request();  // a closed or interrupted session
+  pending = stamp_due = false;
+  served = 0;
+}
+
 ServerSession::ServerSession(const Handler& handler, const Limits& limits)
-    : impl_(std::make_unique<Impl>(handler, limits)) {}
+    : handler_(&handler), limits_(limits) {}
 
 ServerSession::ServerSession(const Router& router, const Limits& limits)
     : ServerSession(router.handler(), limits) {}
 
-ServerSession::~ServerSession() = default;
-
-SessionStatus ServerSession::on_data(std::string_view input, std::string& out) {
-  return impl_->on_data(input, out);
+ServerSession::~ServerSession() {
+  if (impl_) Impl::give(impl_);
 }
 
-bool ServerSession::header_pending() const { return impl_->pending; }
+SessionStatus ServerSession::on_data(std::string_view input, std::string& out) {
+  if (closed_) return SessionStatus::kCloseAfterWrite;
+  if (!impl_) {
+    impl_ = Impl::take(handler_, limits_);
+    impl_->served = served_;
+  }
+  SessionStatus st = impl_->on_data(input, out);
+  served_ = impl_->served;
+  closed_ = st == SessionStatus::kCloseAfterWrite;
+  if (closed_ || (impl_->phase == Impl::Phase::kHead && !impl_->pending)) {
+    Impl::give(impl_);  // between requests: nothing of this connection is left in it
+    impl_ = nullptr;
+  }
+  return st;
+}
 
-ServerSession::Clock::time_point ServerSession::header_started() const { return impl_->started; }
+bool ServerSession::header_pending() const { return impl_ && impl_->pending; }
+
+ServerSession::Clock::time_point ServerSession::header_started() const {
+  return impl_ ? impl_->started : Clock::time_point{};
+}
 
 ServerSession::Clock::time_point ServerSession::header_deadline() const {
-  return impl_->started + impl_->limits.header_timeout;
+  return header_started() + limits_.header_timeout;
 }
 
 SessionStatus ServerSession::on_header_timeout(std::string& out) {
-  if (impl_->phase == Impl::Phase::kClosed) return SessionStatus::kCloseAfterWrite;
-  if (!impl_->pending) return SessionStatus::kKeepReading;
+  if (closed_) return SessionStatus::kCloseAfterWrite;
+  if (!impl_ || !impl_->pending) return SessionStatus::kKeepReading;
   impl_->fail(kHeaderTimeout, out);
+  closed_ = true;
+  Impl::give(impl_);
+  impl_ = nullptr;
   return SessionStatus::kCloseAfterWrite;
 }
 
-bool ServerSession::idle() const { return impl_->phase == Impl::Phase::kHead && !impl_->pending; }
+bool ServerSession::idle() const { return !closed_ && (!impl_ || (impl_->phase == Impl::Phase::kHead && !impl_->pending)); }
 
-bool ServerSession::closed() const { return impl_->phase == Impl::Phase::kClosed; }
+bool ServerSession::closed() const { return closed_; }
 
-std::uint64_t ServerSession::requests() const { return impl_->served; }
+std::uint64_t ServerSession::requests() const { return served_; }
 
-const Limits& ServerSession::limits() const { return impl_->limits; }
+const Limits& ServerSession::limits() const { return limits_; }
 
 }  // namespace mpg::http

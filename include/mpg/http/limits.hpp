@@ -39,6 +39,8 @@ struct Limits {
   // larger ones (left by a big body, or a header that arrived in many reads) are freed, so a
   // server with 10k idle connections does not hold 10k high-water marks.
   std::size_t retain_bytes = 16 * 1024;
+
+  bool operator==(const Limits&) const = default;
 };
 
 }  // namespace mpg::http
