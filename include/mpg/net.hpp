@@ -77,6 +77,12 @@ class Conn {
 
   // read: up to n bytes, at least 1 unless an error: Eof at the peer's end, Timeout, Closed, ...
   IoResult read(void* buf, std::size_t n);
+  // wait_readable: if the last read left the socket empty (a short read: see the read hint in
+  // docs/net.md), parks until data, the peer's FIN or an error arrives, without taking the bytes;
+  // otherwise returns at once. A server can then hold a read buffer only while there is data:
+  // an idle connection's goroutine parks with a small stack and no buffer. (mpg only; Go has no
+  // such call.)
+  Error wait_readable();
   // read_full: exactly n bytes, or fewer with the error that stopped it (Eof before any byte).
   IoResult read_full(void* buf, std::size_t n);
   // write: all n bytes (Go's Write), or fewer with the error that stopped it.

@@ -1,13 +1,17 @@
 // server_goroutine.cpp: GoroutineServer, a goroutine per connection on mpg::net (server.hpp).
 //
-// Each connection's goroutine loops: read into a 4 KiB buffer on its stack, feed the session,
-// write what it produced in one write, until the session says close or the peer leaves. The
+// Each connection's goroutine loops: wait until the socket is readable (Conn::wait_readable,
+// which holds no buffer), take a 4 KiB read buffer and an output string from a per-thread pool,
+// read, feed the session, write what it produced in one write, give the buffers back, until the
+// session says close or the peer leaves. So an idle connection is a goroutine parked with a
+// small stack (one page) and a session shell, nothing more. The
 // header deadline and the keep-alive idle timeout are the Conn's read deadline; it is moved only
 // when the wanted deadline is earlier, or more than a second later, than the one set, so a
 // request that arrives in one read costs no timer operation at all.
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "mpg/http/server.hpp"
 #include "mpg/http/session.hpp"
@@ -23,6 +27,47 @@ constexpr std::size_t kReadBytes = 4096;
 constexpr auto kDeadlineSlack = std::chrono::seconds(1);
 // kDrainPoll: how often shutdown looks whether the busy connections have finished.
 constexpr auto kDrainPoll = std::chrono::milliseconds(5);
+// kPoolMax: idle IoBufs kept per thread.
+constexpr std::size_t kPoolMax = 64;
+
+// IoBufs: what a connection needs only while it has data: the read buffer and the output.
+struct IoBufs {
+  char in[kReadBytes];
+  std::string out;
+};
+
+struct IoPool {
+  std::vector<IoBufs*> free;
+  ~IoPool() {
+    for (IoBufs* b : free) delete b;
+  }
+};
+
+// io_pool: the calling thread's pool. noinline: the goroutine may run on another thread by the
+// next call, so the thread_local's address must not be cached across a switch.
+__attribute__((noinline)) IoPool& io_pool() {
+  thread_local IoPool p;
+  return p;
+}
+
+IoBufs* take_bufs() {
+  IoPool& p = io_pool();
+  if (p.free.empty()) return new IoBufs;
+  IoBufs* b = p.free.back();
+  p.free.pop_back();
+  return b;
+}
+
+void give_bufs(IoBufs* b, std::size_t retain) {
+  b->out.clear();
+  if (b->out.capacity() > retain) std::string().swap(b->out);
+  IoPool& p = io_pool();
+  if (p.free.size() >= kPoolMax) {
+    delete b;
+    return;
+  }
+  p.free.push_back(b);
+}
 }  // namespace
 
 const char* model_name(Model m) {
@@ -81,9 +126,18 @@ void GoroutineServer::Impl::serve(net::Conn c) {
     conns.emplace(id, &e);
   }
   ServerSession sess(handler, opt.limits);
-  std::string out;
-  char buf[kReadBytes];
   net::Clock::time_point deadline{};
+  // finish_timeout: the read (or wait) timed out: 408 if a header was pending, else idle.
+  auto finish_timeout = [&] {
+    if (sess.header_pending()) {
+      header_timeouts.fetch_add(1, std::memory_order_relaxed);
+      std::string out;
+      sess.on_header_timeout(out);
+      c.write(out);
+    } else if (sess.idle()) {
+      idle_closes.fetch_add(1, std::memory_order_relaxed);
+    }
+  };
   for (;;) {
     bool idle = sess.idle();
     if (idle && draining.load(std::memory_order_acquire)) break;
@@ -94,27 +148,25 @@ void GoroutineServer::Impl::serve(net::Conn c) {
       deadline = want;
     }
     e.idle.store(idle, std::memory_order_release);
-    auto r = c.read(buf, sizeof buf);
+    net::Error werr = c.wait_readable();
     e.idle.store(false, std::memory_order_release);
-    if (r.err) {
-      if (r.err.timeout()) {
-        if (sess.header_pending()) {
-          header_timeouts.fetch_add(1, std::memory_order_relaxed);
-          sess.on_header_timeout(out);
-          c.write(out);
-        } else if (sess.idle()) {
-          idle_closes.fetch_add(1, std::memory_order_relaxed);
-        }
-      }
+    if (werr) {
+      if (werr.timeout()) finish_timeout();
       break;
     }
-    SessionStatus st = sess.on_data(std::string_view(buf, r.n), out);
-    if (!out.empty()) {
-      if (c.write(out).err) break;
-      out.clear();
-      if (out.capacity() > opt.limits.retain_bytes) out.shrink_to_fit();
+    IoBufs* b = take_bufs();
+    auto r = c.read(b->in, sizeof b->in);
+    bool stop = false;
+    if (r.err) {
+      if (r.err.timeout()) finish_timeout();
+      stop = true;
+    } else {
+      SessionStatus st = sess.on_data(std::string_view(b->in, r.n), b->out);
+      if (!b->out.empty() && c.write(b->out).err) stop = true;
+      if (st == SessionStatus::kCloseAfterWrite) stop = true;
     }
-    if (st == SessionStatus::kCloseAfterWrite) break;
+    give_bufs(b, opt.limits.retain_bytes);
+    if (stop) break;
   }
   c.close();
   {

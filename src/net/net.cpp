@@ -418,6 +418,16 @@ IoResult Conn::read(void* buf, std::size_t n) {
   }
 }
 
+Error Conn::wait_readable() {
+  Op op(fd_.get());
+  if (!op) return closed_error();
+  std::lock_guard<mpg::Mutex> lk(op->rmu);
+  if (Error e = check(fd_.get(), 'r')) return e;
+  if (!op->drained) return {};
+  op->drained = false;
+  return wait(fd_.get(), 'r');
+}
+
 IoResult Conn::read_full(void* buf, std::size_t n) {
   IoResult total;
   auto* p = static_cast<char*>(buf);
