@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "http/io_bufs.hpp"
 #include "mpg/http/server.hpp"
 #include "mpg/http/session.hpp"
 #include "mpg/mpg.hpp"
@@ -20,54 +21,15 @@
 
 namespace mpg::http {
 
+using detail::IoBufs;
+using detail::give_bufs;
+using detail::take_bufs;
+
 namespace {
-// kReadBytes: each connection's read buffer (Go's net/http reads through a 4 KiB bufio.Reader).
-constexpr std::size_t kReadBytes = 4096;
 // kDeadlineSlack: a read deadline later than wanted by up to this much is left as it is.
 constexpr auto kDeadlineSlack = std::chrono::seconds(1);
 // kDrainPoll: how often shutdown looks whether the busy connections have finished.
 constexpr auto kDrainPoll = std::chrono::milliseconds(5);
-// kPoolMax: idle IoBufs kept per thread.
-constexpr std::size_t kPoolMax = 64;
-
-// IoBufs: what a connection needs only while it has data: the read buffer and the output.
-struct IoBufs {
-  char in[kReadBytes];
-  std::string out;
-};
-
-struct IoPool {
-  std::vector<IoBufs*> free;
-  ~IoPool() {
-    for (IoBufs* b : free) delete b;
-  }
-};
-
-// io_pool: the calling thread's pool. noinline: the goroutine may run on another thread by the
-// next call, so the thread_local's address must not be cached across a switch.
-__attribute__((noinline)) IoPool& io_pool() {
-  thread_local IoPool p;
-  return p;
-}
-
-IoBufs* take_bufs() {
-  IoPool& p = io_pool();
-  if (p.free.empty()) return new IoBufs;
-  IoBufs* b = p.free.back();
-  p.free.pop_back();
-  return b;
-}
-
-void give_bufs(IoBufs* b, std::size_t retain) {
-  b->out.clear();
-  if (b->out.capacity() > retain) std::string().swap(b->out);
-  IoPool& p = io_pool();
-  if (p.free.size() >= kPoolMax) {
-    delete b;
-    return;
-  }
-  p.free.push_back(b);
-}
 }  // namespace
 
 const char* model_name(Model m) {

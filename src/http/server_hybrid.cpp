@@ -34,6 +34,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "http/io_bufs.hpp"
 #include "mpg/http/server.hpp"
 #include "mpg/http/session.hpp"
 #include "mpg/mpg.hpp"
@@ -45,7 +46,6 @@ namespace mpg::http {
 
 namespace {
 
-constexpr std::size_t kReadBytes = 4096;                  // as GoroutineServer
 constexpr auto kSweepEvery = std::chrono::seconds(1);     // timeouts are checked this often
 constexpr auto kDrainPoll = std::chrono::milliseconds(5);
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);  // after EMFILE/ENFILE
@@ -63,16 +63,17 @@ std::int64_t now_ns() {
 struct HybridServer::Impl {
   struct Loop;
   struct Conn {
-    Conn(Impl* s, Loop* l, int f) : srv(s), loop(l), fd(f), sess(s->handler, s->opt.limits), writable(1) {}
+    Conn(Impl* s, Loop* l, int f) : srv(s), loop(l), fd(f), sess(s->handler, s->opt.limits) {}
     Impl* srv;
     Loop* loop;
     int fd;
     std::unique_ptr<reactor::Handler> h;  // loop thread only
     ServerSession sess;                   // owned by whoever holds the state word (see above)
-    std::string out;
     std::atomic<int> state{kIdle};
     std::atomic<bool> want_write{false};
-    mpg::Chan<char> writable;
+    // writable: made by the goroutine the first time a write would block (most connections
+    // never need it), published before want_write; the loop reads it after want_write.
+    std::unique_ptr<mpg::Chan<char>> writable;
     std::atomic<std::int64_t> last_active{0};
   };
   struct Loop {
@@ -120,7 +121,7 @@ struct HybridServer::Impl {
     raw->h->on_close([this, raw] { notify(raw); });
     raw->h->on_error([this, raw] { notify(raw); });
     raw->h->on_writable([raw] {
-      if (raw->want_write.exchange(false, std::memory_order_acq_rel)) raw->writable.try_send(char(1));
+      if (raw->want_write.exchange(false, std::memory_order_acq_rel)) raw->writable->try_send(char(1));
     });
     l->conns.emplace(fd, std::move(c));
     // Registering a socket that already has data reports it at once (epoll checks readiness on
@@ -199,9 +200,9 @@ struct HybridServer::Impl {
   }
 
   // --- goroutine side ---
-  bool write_all(Conn* c) {
-    const char* p = c->out.data();
-    std::size_t n = c->out.size(), done = 0;
+  bool write_all(Conn* c, const std::string& out) {
+    const char* p = out.data();
+    std::size_t n = out.size(), done = 0;
     while (done < n) {
       ssize_t k = ::send(c->fd, p + done, n - done, MSG_NOSIGNAL);
       if (k >= 0) {
@@ -212,15 +213,16 @@ struct HybridServer::Impl {
       if (errno != EAGAIN) return false;
       // Ask the loop for the next writable edge, then try once more: the edge may have come
       // between the EAGAIN and the request.
+      if (!c->writable) c->writable = std::make_unique<mpg::Chan<char>>(1);
       c->want_write.store(true, std::memory_order_release);
       k = ::send(c->fd, p + done, n - done, MSG_NOSIGNAL);
       if (k >= 0) {
-        if (!c->want_write.exchange(false, std::memory_order_acq_rel)) c->writable.try_recv();
+        if (!c->want_write.exchange(false, std::memory_order_acq_rel)) c->writable->try_recv();
         done += std::size_t(k);
         continue;
       }
       if (errno != EAGAIN && errno != EINTR) return false;
-      c->writable.recv();
+      c->writable->recv();
     }
     return true;
   }
@@ -231,20 +233,25 @@ struct HybridServer::Impl {
     l->loop->queue_in_loop([this, l, fd] { close_conn(l, fd); });
   }
   void run(Conn* c) {
-    char buf[kReadBytes];
+    detail::IoBufs* b = detail::take_bufs();  // this burst's read buffer and responses
+    char* buf = b->in;
+    std::string& out = b->out;
+    run_burst(c, buf, out);
+    detail::give_bufs(b, opt.limits.retain_bytes);
+  }
+  void run_burst(Conn* c, char* buf, std::string& out) {
     for (;;) {
       bool close = false;
       for (;;) {
-        ssize_t k = ::read(c->fd, buf, sizeof buf);
+        ssize_t k = ::read(c->fd, buf, detail::kReadBytes);
         if (k > 0) {
-          SessionStatus st = c->sess.on_data(std::string_view(buf, std::size_t(k)), c->out);
-          if (!c->out.empty()) {
-            if (!write_all(c)) {
+          SessionStatus st = c->sess.on_data(std::string_view(buf, std::size_t(k)), out);
+          if (!out.empty()) {
+            if (!write_all(c, out)) {
               close = true;
               break;
             }
-            c->out.clear();
-            if (c->out.capacity() > opt.limits.retain_bytes) c->out.shrink_to_fit();
+            out.clear();
           }
           if (st == SessionStatus::kCloseAfterWrite) {
             close = true;
