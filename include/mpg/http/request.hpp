@@ -30,10 +30,10 @@ struct Request {
   bool keep_alive = true;      // the connection persists after this request (RFC 9112 §9.3)
   std::vector<Field> headers;  // in the order received
   std::string_view body;       // the content, after chunked decoding
-  // remote_ip: the peer's IP address without the port ("192.0.2.1", "2001:db8::1"), or "" for
-  // a Unix socket or a transport that does not say. Set by the transport once per connection,
-  // pointing at storage that lives as long as the connection; clear() keeps it. The per-client
-  // rate limit keys on it (mpg::kit::RateLimiter).
+  // remote_ip: the connection's peer address without the port ("192.0.2.1", "2001:db8::1"), or
+  // "" for a Unix socket or a transport that does not fill it. Set for every request from what
+  // the transport knows of its connection; valid during the handler call, like every view here.
+  // The per-client rate limit keys on it (mpg::kit::RateLimiter).
   std::string_view remote_ip;
   // params: set by Router::dispatch while it routes this request (hence mutable: the handler
   // API passes const Request&).

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <utility>
 
 namespace mpg::kit {
@@ -14,6 +15,10 @@ using Nanos = std::chrono::nanoseconds;
 
 // to_ns: a time as nanoseconds since the clock's epoch, the kit's lock-free representation.
 inline std::int64_t to_ns(TimePoint t) { return Nanos(t.time_since_epoch()).count(); }
+
+// kLongAgoNs: a time before any clock reading, far enough from every one that subtracting the
+// two cannot overflow: the initial value of "last time this happened".
+inline constexpr std::int64_t kLongAgoNs = std::numeric_limits<std::int64_t>::min() / 4;
 
 // TimeSource: where a kit object reads the time. Default-constructed it reads steady_clock
 // directly (one vDSO call, about 20 ns); tests pass a function, usually ManualClock::source().

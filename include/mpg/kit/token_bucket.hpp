@@ -3,7 +3,6 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
-#include <limits>
 
 #include "mpg/kit/time.hpp"
 
@@ -31,9 +30,8 @@ struct Decision {
 // state at all (so the per-client table may forget it). A plain value; thread-safe to share.
 class BucketMath {
  public:
-  // kLongAgo: full_at of a fresh (full) bucket; far enough from any clock value that the
-  // subtractions below cannot overflow.
-  static constexpr std::int64_t kLongAgo = std::numeric_limits<std::int64_t>::min() / 4;
+  // kLongAgo: full_at of a fresh (full) bucket.
+  static constexpr std::int64_t kLongAgo = kLongAgoNs;
 
   // Throws std::invalid_argument unless 1e-6 <= per_second <= 1e9 and 1 <= burst <= 1e12.
   explicit BucketMath(Rate r);
