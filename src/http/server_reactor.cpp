@@ -21,9 +21,15 @@ namespace {
 struct ConnCtx {
   ConnCtx(const Handler& h, const Limits& l) : sess(h, l) {}
   ServerSession sess;
-  std::string out;
   bool timer_armed = false;
 };
+
+// loop_out: the responses of one on_message, reused by every connection of the loop thread
+// (send() copies them into the connection's output queue).
+std::string& loop_out() {
+  thread_local std::string out;
+  return out;
+}
 
 }  // namespace
 
@@ -84,12 +90,13 @@ void ReactorServer::start() {
       in.retrieve_all();
       return;
     }
-    SessionStatus st = ctx->sess.on_data(in.view(), ctx->out);
+    std::string& out = loop_out();
+    SessionStatus st = ctx->sess.on_data(in.view(), out);
     in.retrieve_all();
-    if (!ctx->out.empty()) {
-      c.send(ctx->out);
-      ctx->out.clear();
-      if (ctx->out.capacity() > im->opt.limits.retain_bytes) ctx->out.shrink_to_fit();
+    if (!out.empty()) {
+      c.send(out);
+      out.clear();
+      if (out.capacity() > im->opt.limits.retain_bytes) std::string().swap(out);
     }
     if (st == SessionStatus::kCloseAfterWrite) c.shutdown();
     else if (ctx->sess.header_pending() && !ctx->timer_armed) im->arm_header_timer(c, ctx);

@@ -82,6 +82,7 @@ void Connection::handle_read() {
   std::size_t budget = cfg.read_budget;
   std::size_t got = 0;
   bool eof = false;
+  if (input_.capacity() == 0) input_.adopt_storage(worker_.take_storage());
   // Level-triggered: one readv (up to the budget); epoll reports the rest next iteration.
   // Edge-triggered: read until EAGAIN or the budget, then re-post ourselves so the others of
   // this loop go first; no edge comes for data that was already there.
@@ -111,6 +112,7 @@ void Connection::handle_read() {
   } else if (got > 0 && state_ == State::kOpen) {
     if (worker_.callbacks().on_message) worker_.callbacks().on_message(*this, input_);
     if (state_ == State::kClosed) return;
+    if (input_.empty()) worker_.give_storage(input_.release_storage());
     if (input_.readable() > cfg.hard_cap) {
       worker_.counters().bump(worker_.counters().hard_cap_closes);
       force_close();

@@ -57,6 +57,18 @@ class Worker {
   // detach: the loop is ending; closes what is left (loop thread).
   void detach();
   std::size_t open() const { return open_.load(std::memory_order_acquire); }
+  // take_storage / give_storage: the loop's spare input-buffer storage (loop thread). A
+  // connection's input buffer holds memory only while it holds input, so 10,000 idle
+  // connections do not hold 10,000 buffers (nginx frees an idle connection's buffer likewise).
+  std::vector<char> take_storage() {
+    if (spare_.empty()) return {};
+    std::vector<char> v = std::move(spare_.back());
+    spare_.pop_back();
+    return v;
+  }
+  void give_storage(std::vector<char>&& v) {
+    if (spare_.size() < kSpareMax && v.capacity() <= kSpareBytesMax) spare_.push_back(std::move(v));
+  }
 
   EventLoop& loop() const { return *loop_; }
   const ServerConfig& config() const { return cfg_; }
@@ -73,6 +85,10 @@ class Worker {
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> conns_;  // loop thread only
   std::unique_ptr<TimingWheel> wheel_;                                     // loop thread only
   std::atomic<std::size_t> open_{0};  // written on the loop, read by shutdown()
+  // kSpareMax / kSpareBytesMax: spare buffers kept per loop, and the largest kept (a buffer
+  // grown by a big request goes back to the allocator).
+  static constexpr std::size_t kSpareMax = 256, kSpareBytesMax = 64 * 1024;
+  std::vector<std::vector<char>> spare_;  // loop thread only
 };
 
 }  // namespace mpg::reactor::detail

@@ -34,6 +34,16 @@ class Buffer {
   // read_from: one readv of at most `max` bytes from `fd` into the free tail and `scratch`;
   // what lands in scratch is appended. Returns bytes read, 0 on EOF, -1 with errno set.
   ssize_t read_from(int fd, std::span<char> scratch, std::size_t max);
+  // release_storage / adopt_storage: an empty buffer hands its memory back (to its loop's spare
+  // list: an idle connection then holds none) and takes some again before the next read.
+  std::vector<char> release_storage() {
+    read_ = write_ = 0;
+    return std::move(data_);
+  }
+  void adopt_storage(std::vector<char>&& v) {
+    data_ = std::move(v);
+    read_ = write_ = 0;
+  }
 
  private:
   void ensure_writable(std::size_t n);

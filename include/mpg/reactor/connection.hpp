@@ -5,9 +5,9 @@
 #include <any>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mpg/poll/unique_fd.hpp"
 #include "mpg/reactor/buffer.hpp"
@@ -106,7 +106,28 @@ class Connection {
   State state_ = State::kOpen;
   bool paused_ = false;  // reading stopped by high water
   Buffer input_;
-  std::deque<std::string> out_;
+  // OutQueue: the output queue; a vector with a moving front, because libstdc++'s std::deque
+  // allocates ~600 bytes as soon as it is made, which every idle connection would carry.
+  class OutQueue {
+   public:
+    bool empty() const { return first_ == q_.size(); }
+    std::string& front() { return q_[first_]; }
+    std::string& back() { return q_.back(); }
+    void emplace_back(std::string_view s) { q_.emplace_back(s); }
+    void pop_front() {
+      if (++first_ == q_.size()) {
+        q_.clear();
+        first_ = 0;
+      }
+    }
+    std::vector<std::string>::iterator begin() { return q_.begin() + std::ptrdiff_t(first_); }
+    std::vector<std::string>::iterator end() { return q_.end(); }
+
+   private:
+    std::vector<std::string> q_;
+    std::size_t first_ = 0;
+  };
+  OutQueue out_;
   std::size_t out_head_ = 0;   // bytes of out_.front() already written
   std::size_t out_bytes_ = 0;  // bytes queued in out_, minus out_head_
   EventLoop::Clock::time_point last_input_;
