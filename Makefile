@@ -45,8 +45,8 @@ bench-echo: build
 	@cmake --build build -j $(JOBS) --target echo_goroutine echo_reactor echo_client go_echo
 	@python3 bench/echo/echo_bench.py --bin build/bin --reps $(REPS)
 
-# test: Release, then ASan+UBSan, then TSan; a sanitizer report fails the run.
-test: test-release test-asan test-tsan
+# test: Release, then ASan+UBSan, then TSan, then fuzz-ci; a sanitizer report fails the run.
+test: test-release test-asan test-tsan fuzz-ci
 	@echo "make test: all three builds passed"
 
 test-release: build
@@ -63,3 +63,21 @@ test-tsan: build-tsan
 
 clean:
 	rm -rf build build-asan build-tsan
+
+# fuzz: the libFuzzer targets (docs/fuzzing.md), built with clang (ASan+UBSan) into build-fuzz/
+# from fuzz/CMakeLists.txt, each run FUZZ_SECONDS (default an hour) after replaying its
+# regression inputs; new corpus entries go to build-fuzz/corpus/, crashes to build-fuzz/artifacts/.
+# fuzz-ci: the same for 60 s per target (make test runs it last).
+FUZZ_SECONDS ?= 3600
+
+.PHONY: build-fuzz fuzz fuzz-ci
+
+build-fuzz: setup
+	@CC=clang CXX=clang++ cmake -S fuzz -B build-fuzz >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+
+fuzz: build-fuzz
+	@bash fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-ci: build-fuzz
+	@bash fuzz/run.sh 60
