@@ -151,6 +151,10 @@ def write_buffer():
         # Reclaim the consumed prefix by moving the live bytes down (no reallocation).
         "compact": bytes([1]) + u16(2000) + bytes([2]) + u16(1900) + bytes([1]) + u16(1500)
         + bytes([4]) + u16(1601),
+        # An idle buffer gives its storage back and takes a spare (or a 1-byte one) again.
+        "release_adopt": bytes([0, 10, 3, 8, 9]) + u16(0) + bytes([0, 100, 3, 8, 9]) + u16(0)
+        + bytes([3, 8, 9]) + u16(1) + bytes([1]) + u16(3000) + bytes([5]) + u16(500) + bytes([6])
+        + u16(64) + u16(9000),
     }
     for name, data in seeds.items():
         (d / name).write_bytes(data)
