@@ -33,6 +33,10 @@
 #include <cxxabi.h>
 #include <http_parser.h>
 
+#include <memory>
+#include <mutex>
+#include <vector>
+
 #include "http/chunk_scanner.hpp"
 #include "http/head_rules.hpp"
 #include "http/head_scanner.hpp"
@@ -423,8 +427,21 @@ void ServerSession::Impl::reset_for_reuse() {
   served = 0;
 }
 
+// intern: the process's one copy of this Limits value. A server has one Limits for all its
+// connections, so each session keeps a pointer instead of ~90 bytes of copy; the copies are
+// never freed (a process uses a handful of distinct values).
+static const Limits* intern(const Limits& l) {
+  static std::mutex mu;
+  static std::vector<std::unique_ptr<Limits>> all;
+  std::lock_guard<std::mutex> lk(mu);
+  for (auto& p : all)
+    if (*p == l) return p.get();
+  all.push_back(std::make_unique<Limits>(l));
+  return all.back().get();
+}
+
 ServerSession::ServerSession(const Handler& handler, const Limits& limits)
-    : handler_(&handler), limits_(limits) {}
+    : handler_(&handler), limits_(intern(limits)) {}
 
 ServerSession::ServerSession(const Router& router, const Limits& limits)
     : ServerSession(router.handler(), limits) {}
@@ -436,7 +453,7 @@ ServerSession::~ServerSession() {
 SessionStatus ServerSession::on_data(std::string_view input, std::string& out) {
   if (closed_) return SessionStatus::kCloseAfterWrite;
   if (!impl_) {
-    impl_ = Impl::take(handler_, limits_);
+    impl_ = Impl::take(handler_, *limits_);
     impl_->served = served_;
   }
   SessionStatus st = impl_->on_data(input, out);
@@ -456,7 +473,7 @@ ServerSession::Clock::time_point ServerSession::header_started() const {
 }
 
 ServerSession::Clock::time_point ServerSession::header_deadline() const {
-  return header_started() + limits_.header_timeout;
+  return header_started() + limits_->header_timeout;
 }
 
 SessionStatus ServerSession::on_header_timeout(std::string& out) {
@@ -475,6 +492,6 @@ bool ServerSession::closed() const { return closed_; }
 
 std::uint64_t ServerSession::requests() const { return served_; }
 
-const Limits& ServerSession::limits() const { return limits_; }
+const Limits& ServerSession::limits() const { return *limits_; }
 
 }  // namespace mpg::http

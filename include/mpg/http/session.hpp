@@ -76,7 +76,7 @@ class ServerSession {
   // pool while a request is in progress and given back whenever the connection is between
   // requests, so an idle keep-alive connection costs only this shell (docs/http.md).
   const Handler* handler_;
-  Limits limits_;
+  const Limits* limits_;  // an interned copy: one per distinct Limits value in the process
   Impl* impl_ = nullptr;
   std::uint64_t served_ = 0;
   bool closed_ = false;
