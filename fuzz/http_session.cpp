@@ -333,9 +333,28 @@ std::string validate(const Run& run) {
   return masked;
 }
 
+// print_escaped: `s` on stderr with CR, LF and other non-printable bytes escaped.
+void print_escaped(const char* label, std::string_view s) {
+  std::fprintf(stderr, "%s (%zu bytes): \"", label, s.size());
+  for (char c : s) {
+    if (c == '\r') {
+      std::fputs("\\r", stderr);
+    } else if (c == '\n') {
+      std::fputs("\\n", stderr);
+    } else if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') {
+      std::fputc(c, stderr);
+    } else {
+      std::fprintf(stderr, "\\x%02x", c & 0xff);
+    }
+  }
+  std::fputs("\"\n", stderr);
+}
+
 void compare(const Run& a, const std::string& a_masked, const Run& b, const std::string& b_masked,
              const char* what) {
   if (a_masked != b_masked) {
+    print_escaped("whole", a_masked);
+    print_escaped(what, b_masked);
     std::size_t i = 0;
     while (i < a_masked.size() && i < b_masked.size() && a_masked[i] == b_masked[i]) ++i;
     FUZZ_CHECK(false, "whole and %s outputs differ at byte %zu (%zu vs %zu bytes)", what, i,
