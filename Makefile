@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 REPS ?= 5
 
-.PHONY: all setup build build-asan build-tsan run test test-release test-asan test-tsan bench bench-preempt bench-echo clean
+.PHONY: stress all setup build build-asan build-tsan run test test-release test-asan test-tsan bench bench-preempt bench-echo clean
 
 all: build
 
@@ -59,7 +59,13 @@ test-asan: build-asan
 
 test-tsan: build-tsan
 	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 MPG_TEST_SCALE=tsan \
-	  ctest --output-on-failure --timeout 600 -L 'runtime|sync|poll|reactor|net'
+	  ctest --output-on-failure --timeout 600 -L 'runtime|sync|poll|reactor|net|http'
+
+# stress: the scheduler stress test for minutes (STRESS_SECONDS per procs value, 1..4).
+STRESS_SECONDS ?= 60
+stress: build
+	@cmake --build build -j $(JOBS) --target runtime_stress_test
+	@MPG_STRESS_SECONDS=$(STRESS_SECONDS) build/bin/runtime_stress_test
 
 clean:
 	rm -rf build build-asan build-tsan

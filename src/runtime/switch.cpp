@@ -303,7 +303,19 @@ void checkdead() {
   for (M* m : sched->allm) exited += m->exit_thread ? 1 : 0;
   int run = int(sched->allm.size()) - sched->nmidle - sched->nmidlelocked - exited;
   if (run > 0) return;
-  if (sched->runqsize.load() > 0) fatal("mpg: checkdead: runnable G on the global queue with every M idle", true);
+  if (sched->runqsize.load() > 0) {
+    std::fprintf(stderr, "checkdead: npidle=%d nmspinning=%d nmidle=%d nmidlelocked=%d threads=%zu poller_busy=%d poll_in_epoll=%d runq=%u\n",
+                 sched->npidle.load(), sched->nmspinning.load(), sched->nmidle, sched->nmidlelocked, sched->allm.size(),
+                 int(sched->poller_busy.load()), int(sched->poll_in_epoll.load()), sched->runqsize.load());
+    for (P* p : sched->allp) {
+      M* pm = p->m.load();
+      std::fprintf(stderr, "  P%d status=%d m=%d\n", p->id, int(p->status.load()), pm ? pm->id : -1);
+    }
+    for (M* m : sched->allm)
+      std::fprintf(stderr, "  M%d oldp=%d p=%d nextp=%d lockedg=%p spinning=%d resume=%d\n", m->id, m->oldp ? m->oldp->id : -1, m->p ? m->p->id : -1,
+                   m->nextp ? m->nextp->id : -1, (void*)m->lockedg, int(m->spinning), int(m->has_resume()));
+    fatal("mpg: checkdead: runnable G on the global queue with every M idle", true);
+  }
   for (P* p : sched->allp) {
     if (!runq_empty(p)) fatal("mpg: checkdead: runnable G on a local queue with every M idle", true);
     if (p->timers.when0.load() != 0) {

@@ -103,12 +103,23 @@ int retake(std::int64_t now) {
       }
       if (runq_empty(p) && sched->nmspinning.load() + sched->npidle.load() > 0 && pd.syscallwhen + kRetakeGraceNs > now)
         continue;
+      // While sysmon carries the P from the blocking M to another, no M holds it and it is not on
+      // the idle list: count sysmon as a running M meanwhile (Go's incidlelocked(-1) around
+      // retake), or an M that stops right then would see every M idle, a G queued, no idle P,
+      // and report a deadlock that is not there (found by the stress test at procs=1).
+      sched->lock.lock();
+      sched->nmidlelocked--;
+      sched->lock.unlock();
       PStatus expect = PStatus::Syscall;
       if (p->status.compare_exchange_strong(expect, PStatus::Idle, std::memory_order_acq_rel)) {
         sched->retakes.fetch_add(1, std::memory_order_relaxed);
         n++;
         handoffp(p);
       }
+      sched->lock.lock();
+      sched->nmidlelocked++;
+      checkdead();  // the last M may have stopped while sysmon counted as running
+      sched->lock.unlock();
     }
   }
   return n;
