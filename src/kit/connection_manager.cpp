@@ -79,7 +79,10 @@ void ConnectionManager::raised(std::size_t open) {
   std::int64_t last = last_log_.load(std::memory_order_relaxed);
   std::int64_t interval = Nanos(policy_.alarm_log_interval).count();
   if (now - last < interval || !last_log_.compare_exchange_strong(last, now)) return;
+  // n counts this crossing and those not logged since the last line; 0 if a concurrent logger
+  // already reported this one.
   std::uint64_t n = unlogged_.exchange(0, std::memory_order_relaxed);
+  if (n == 0) return;
   std::string line = "mpg: connections: " + std::to_string(open) + " open, at or over " +
                      std::to_string(int(std::lround(policy_.alarm_ratio * 100))) +
                      "% of the limit " + std::to_string(policy_.max_connections);

@@ -72,6 +72,8 @@ class ConnectionManager {
   std::size_t open() const { return slots_.used(); }
   bool alarmed() const { return alarmed_.load(std::memory_order_relaxed); }
   std::uint64_t crossings() const { return crossings_.load(std::memory_order_relaxed); }
+  // unlogged: crossings not yet reported by a log line (they go in the next line's count).
+  std::uint64_t unlogged() const { return unlogged_.load(std::memory_order_relaxed); }
   std::uint64_t refused() const { return refused_.value(); }
   std::uint64_t accepted() const { return accepted_.value(); }
   // idle_timeout: the idle-close timeout to arm now (shorter while alarmed).
