@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <future>
 #include <stdexcept>
@@ -89,6 +90,8 @@ struct HybridServer::Impl {
   std::unique_ptr<reactor::Handler> listener;  // on loops[0]
   std::uint16_t port = 0;
   std::size_t next_loop = 0;  // loops[0]'s thread only
+  Clock::time_point last_accept_log{};         // loops[0]'s thread only
+  std::uint64_t accept_logs_suppressed = 0;    // loops[0]'s thread only
   std::atomic<bool> draining{false};
   std::atomic<std::uint64_t> accepted{0}, open{0}, header_timeouts{0}, idle_closes{0};
 
@@ -181,7 +184,18 @@ struct HybridServer::Impl {
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
           // Out of descriptors: stop listening a while instead of spinning on a listener that
-          // stays readable (level-triggered).
+          // stays readable (level-triggered); say so at most once a second.
+          int err = errno;
+          auto now = Clock::now();
+          if (now - last_accept_log >= std::chrono::seconds(1)) {
+            std::fprintf(stderr, "mpg http (hybrid): accept: %s; pausing %lld ms (%llu similar messages suppressed)\n",
+                         std::strerror(err), static_cast<long long>(kAcceptPause.count()),
+                         static_cast<unsigned long long>(accept_logs_suppressed));
+            last_accept_log = now;
+            accept_logs_suppressed = 0;
+          } else {
+            accept_logs_suppressed++;
+          }
           listener->disable_reading();
           loops[0]->loop->run_after(kAcceptPause, [this] {
             if (listener && !draining.load()) listener->enable_reading();

@@ -6,6 +6,8 @@
 // reactor's timing wheel (no input for idle_timeout: close); the header deadline is a loop timer
 // armed only when a header spans reads, which a well-behaved client's requests never do.
 #include <memory>
+#include <mutex>
+#include <unordered_map>
 
 #include "mpg/http/server.hpp"
 #include "mpg/http/session.hpp"
@@ -38,6 +40,26 @@ struct ReactorServer::Impl {
   ServerOptions opt;
   std::unique_ptr<reactor::TcpServer> server;
   std::atomic<std::uint64_t> header_timeouts{0};
+  // The open connections, so shutdown can close the idle ones at once (TcpServer's own
+  // shutdown waits for connections to end, and an idle keep-alive one never would).
+  struct Tracked {
+    reactor::EventLoop* loop;
+    reactor::ConnHandle handle;
+    std::weak_ptr<ConnCtx> ctx;
+  };
+  std::mutex mu;
+  std::unordered_map<std::uint64_t, Tracked> conns;  // (mu)
+  std::atomic<bool> draining{false};
+
+  void close_idle() {
+    std::lock_guard<std::mutex> lk(mu);
+    for (auto& [id, t] : conns) {
+      t.loop->queue_in_loop([h = t.handle, weak = t.ctx] {
+        auto ctx = weak.lock();
+        if (ctx && ctx->sess.idle()) h.shutdown();
+      });
+    }
+  }
 
   void arm_header_timer(reactor::Connection& c, const std::shared_ptr<ConnCtx>& ctx) {
     ctx->timer_armed = true;
@@ -82,7 +104,14 @@ void ReactorServer::start() {
   cfg.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(im->opt.limits.idle_timeout);
   reactor::ServerCallbacks cb;
   cb.on_connection = [im](reactor::Connection& c) {
-    c.context() = std::make_shared<ConnCtx>(im->handler, im->opt.limits);
+    auto ctx = std::make_shared<ConnCtx>(im->handler, im->opt.limits);
+    c.context() = ctx;
+    std::lock_guard<std::mutex> lk(im->mu);
+    im->conns.emplace(c.id(), Impl::Tracked{&c.loop(), c.handle(), ctx});
+  };
+  cb.on_close = [im](reactor::Connection& c) {
+    std::lock_guard<std::mutex> lk(im->mu);
+    im->conns.erase(c.id());
   };
   cb.on_message = [im](reactor::Connection& c, reactor::Buffer& in) {
     auto& ctx = std::any_cast<std::shared_ptr<ConnCtx>&>(c.context());
@@ -99,6 +128,7 @@ void ReactorServer::start() {
       if (out.capacity() > im->opt.limits.retain_bytes) std::string().swap(out);
     }
     if (st == SessionStatus::kCloseAfterWrite) c.shutdown();
+    else if (im->draining.load(std::memory_order_relaxed) && ctx->sess.idle()) c.shutdown();
     else if (ctx->sess.header_pending() && !ctx->timer_armed) im->arm_header_timer(c, ctx);
   };
   im->server = std::make_unique<reactor::TcpServer>(cfg, cb);
@@ -108,7 +138,9 @@ void ReactorServer::start() {
 std::uint16_t ReactorServer::port() const { return impl_->server ? impl_->server->port() : 0; }
 
 void ReactorServer::shutdown(std::chrono::milliseconds grace) {
-  if (impl_->server) impl_->server->shutdown(grace);
+  if (!impl_->server || impl_->draining.exchange(true)) return;
+  impl_->close_idle();
+  impl_->server->shutdown(grace);
 }
 
 ServerStats ReactorServer::stats() const {
