@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 REPS ?= 5
 
-.PHONY: stress all setup build build-asan build-tsan run test test-release test-asan test-tsan bench bench-preempt bench-echo clean
+.PHONY: soak stress all setup build build-asan build-tsan run test test-release test-asan test-tsan bench bench-preempt bench-echo clean
 
 all: build
 
@@ -60,6 +60,14 @@ test-asan: build-asan
 test-tsan: build-tsan
 	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 MPG_TEST_SCALE=tsan \
 	  ctest --output-on-failure --timeout 600 -L 'runtime|sync|poll|reactor|net|http'
+
+# soak: each mpg-httpd model under SOAK_CONNS connections for SOAK_SECONDS with random
+# reconnects; checks responses, descriptors and RSS; writes results/soak-<time>/ with a chart.
+SOAK_SECONDS ?= 600
+SOAK_CONNS ?= 10000
+soak: build
+	@cmake --build build -j $(JOBS) --target mpg-httpd soak_client
+	@python3 bench/http/soak.py --bin build/bin --seconds $(SOAK_SECONDS) --conns $(SOAK_CONNS)
 
 # stress: the scheduler stress test for minutes (STRESS_SECONDS per procs value, 1..4).
 STRESS_SECONDS ?= 60

@@ -11,7 +11,7 @@ namespace mpg::http::detail {
 // kReadBytes: a connection's read buffer (Go's net/http reads through a 4 KiB bufio.Reader).
 constexpr std::size_t kReadBytes = 4096;
 // kPoolMax: idle IoBufs kept per thread.
-inline constexpr std::size_t kPoolMax = 64;
+inline constexpr std::size_t kPoolMax = 16;
 
 // IoBufs: what a connection needs only while it has data: the read buffer and the output.
 struct IoBufs {

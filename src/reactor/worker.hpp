@@ -87,7 +87,7 @@ class Worker {
   std::atomic<std::size_t> open_{0};  // written on the loop, read by shutdown()
   // kSpareMax / kSpareBytesMax: spare buffers kept per loop, and the largest kept (a buffer
   // grown by a big request goes back to the allocator).
-  static constexpr std::size_t kSpareMax = 256, kSpareBytesMax = 64 * 1024;
+  static constexpr std::size_t kSpareMax = 64, kSpareBytesMax = 64 * 1024;
   std::vector<std::vector<char>> spare_;  // loop thread only
 };
 
