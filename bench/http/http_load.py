@@ -5,7 +5,7 @@ Servers (SERVERS below; a server whose binary is missing shows as n/a): the floo
 the least work per request), nginx with 1 and 2 workers (config generated into a temp dir),
 Go's net/http (go_nethttp), a raw Go goroutine-per-connection server (go_rawhttp), and
 mpg-httpd on each model. Every one answers GET /plaintext with the same 128-byte response
-(nginx's is 156 bytes: "Server: nginx" and its "Connection: keep-alive"); see
+(nginx's is 154 bytes: "Server: nginx" and its "Connection: keep-alive"); see
 docs/showdown-harness.md.
 
 For each repetition, each (connection count, mode) and each server, in an order rotated per
@@ -452,9 +452,9 @@ def run_load(spec, conns: int, mode: str, o: Options) -> dict:
         r.update(server=spec.name, conns=conns, mode=mode,
                  depth=o.depth if mode == "pipelined" else 1,
                  cpu_us_per_req=server_cpu * 1e6 / r["requests"] if r["requests"] else None,
-                 server_cpu_cores=server_cpu / r["duration_s"] if r["duration_s"] else None,
-                 wrk_cpu_cores=wrk_cpu / r["duration_s"] if r["duration_s"] else None,
-                 # what the rest of the machine used meanwhile (other users, this driver)
+                 # cores used while wrk ran (its start and stop included): the server, wrk, and
+                 # the rest of the machine (other users, this driver)
+                 server_cpu_cores=server_cpu / wall, wrk_cpu_cores=wrk_cpu / wall,
                  other_cpu_cores=max(0.0, busy1 - busy0 - server_cpu - wrk_cpu) / wall,
                  idle_before_cores=idle_before,
                  rss_kb=max(rss, tree_status_kb(pids, "VmRSS")), hwm_kb=tree_status_kb(pids, "VmHWM"),
@@ -677,7 +677,7 @@ def main() -> int:
     ints = lambda s: tuple(int(x) for x in s.split(",") if x)
     ap.add_argument("--bin", default=Options.bin_dir)
     ap.add_argument("--quick", action="store_true",
-                    help="one rep, 1 s runs, 0.3 s warm-up, idle at 1,000 and 10,000: about a minute for the peers")
+                    help="one rep, 1 s runs (2 s at 10,000 connections), no warm-up: about a minute for the peers")
     ap.add_argument("--reps", type=int)
     ap.add_argument("--seconds", type=float)
     ap.add_argument("--warmup", type=float)
@@ -705,9 +705,9 @@ def main() -> int:
                 wrk_threads=a.wrk_threads, idle=a.idle,
                 reps=a.reps or (1 if quick else Options.reps),
                 seconds=a.seconds or (1.0 if quick else Options.seconds),
-                warmup=a.warmup if a.warmup is not None else (0.3 if quick else Options.warmup),
-                hold=a.hold or (0.6 if quick else Options.hold), quiet_wait=a.quiet_wait,
-                seconds_per_1k=a.seconds_per_1k or (0.25 if quick else Options.seconds_per_1k))
+                warmup=a.warmup if a.warmup is not None else (0.0 if quick else Options.warmup),
+                hold=a.hold or (0.5 if quick else Options.hold), quiet_wait=a.quiet_wait,
+                seconds_per_1k=a.seconds_per_1k or (0.2 if quick else Options.seconds_per_1k))
     if a.idle_max:
         o.idle = tuple(sorted(set(o.idle) | {19000}))
     names = a.servers.split(",") if a.servers else list(SERVERS)
