@@ -63,7 +63,7 @@ class ClientBuckets {
 struct RateLimitConfig {
   Rate server;      // every request shares this bucket
   Rate per_client;  // each client_key has its own bucket
-  // max_clients: clients tracked at once (ClientBuckets); 64 Ki take about 2.3 MB.
+  // max_clients: clients tracked at once (ClientBuckets); 64 Ki take 2 MiB (16 Ki sets of 7).
   std::size_t max_clients = 64 * 1024;
   // client_key: which client a request comes from. Default: Request::remote_ip, which the
   // transport fills. A request whose key is empty has no per-client limit (only the server's).
