@@ -5,8 +5,9 @@
 # The committed seeds (fuzz/corpus/<target>/) are read, never written: libFuzzer adds new inputs
 # to the first corpus directory it is given, build-fuzz/corpus/<target>/ (gitignored), which
 # persists between runs. Crashes go to build-fuzz/artifacts/<target>/, the full log to
-# build-fuzz/logs/<target>.log. Fails (exit 1) on the first target that crashes, leaks, times
-# out or runs out of memory, printing the tail of its log.
+# build-fuzz/logs/<target>.log. A target that fails a regression input is not fuzzed (it would
+# only find that bug again); the others still run. Exits 1 if any target failed a regression,
+# crashed, leaked, timed out or ran out of memory, after printing what and where.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:?usage: fuzz/run.sh SECONDS [TARGET...]}
@@ -23,6 +24,7 @@ declare -A extra=([fuzz_http_session]="-dict=fuzz/http.dict")
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 mkdir -p build-fuzz/logs
+failed=()
 for t in "${targets[@]}"; do
   bin=build-fuzz/bin/$t
   log=build-fuzz/logs/$t.log
@@ -34,8 +36,9 @@ for t in "${targets[@]}"; do
   if ((${#regressions[@]})); then
     if ! "$bin" -timeout=30 "${regressions[@]}" >"$log.regressions" 2>&1; then
       echo "fuzz: $t fails a regression input (fuzz/regressions/$t/):" >&2
-      grep -E "^Running:|invariant|ERROR|SUMMARY|#[0-9]+ 0x" "$log.regressions" | head -40 >&2
-      exit 1
+      grep -E "^Running:|invariant|^  |ERROR|SUMMARY|#[0-9]+ 0x" "$log.regressions" | head -40 >&2
+      failed+=("$t (regression)")
+      continue
     fi
     echo "fuzz: $t: ${#regressions[@]} regression inputs pass"
   fi
@@ -46,10 +49,15 @@ for t in "${targets[@]}"; do
       ${extra[$t]:-} "build-fuzz/corpus/$t" "fuzz/corpus/$t" >"$log" 2>&1; then
     echo "fuzz: $t crashed; input in build-fuzz/artifacts/$t/, log $log:" >&2
     tail -60 "$log" >&2
-    exit 1
+    failed+=("$t")
+    continue
   fi
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
   done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1 | sed -E 's/^#[0-9]+[[:space:]]+DONE[[:space:]]+//')
   echo "fuzz: $t: ${seconds} s, ${execs} execs (${rate}/s); ${done_line}"
 done
+if ((${#failed[@]})); then
+  echo "fuzz: FAILED: ${failed[*]}" >&2
+  exit 1
+fi
