@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "http/io_bufs.hpp"
+#include "http/peer_ip.hpp"
 #include "mpg/http/server.hpp"
 #include "mpg/http/session.hpp"
 #include "mpg/mpg.hpp"
@@ -88,6 +89,8 @@ void GoroutineServer::Impl::serve(net::Conn c) {
     conns.emplace(id, &e);
   }
   ServerSession sess(handler, opt.limits);
+  const std::string ip = detail::peer_ip(c.remote_addr().ss);  // fits the string's own buffer (IPv4)
+  sess.set_remote_ip(ip);
   net::Clock::time_point deadline{};
   // finish_timeout: the read (or wait) timed out: 408 if a header was pending, else idle.
   auto finish_timeout = [&] {

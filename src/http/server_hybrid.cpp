@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "http/io_bufs.hpp"
+#include "http/peer_ip.hpp"
 #include "mpg/http/server.hpp"
 #include "mpg/http/session.hpp"
 #include "mpg/mpg.hpp"
@@ -64,12 +65,16 @@ std::int64_t now_ns() {
 struct HybridServer::Impl {
   struct Loop;
   struct Conn {
-    Conn(Impl* s, Loop* l, int f) : srv(s), loop(l), fd(f), sess(s->handler, s->opt.limits) {}
+    Conn(Impl* s, Loop* l, int f, std::string peer)
+        : srv(s), loop(l), fd(f), sess(s->handler, s->opt.limits), ip(std::move(peer)) {
+      sess.set_remote_ip(ip);
+    }
     Impl* srv;
     Loop* loop;
     int fd;
     std::unique_ptr<reactor::Handler> h;  // loop thread only
     ServerSession sess;                   // owned by whoever holds the state word (see above)
+    const std::string ip;                 // the peer's address (Request::remote_ip)
     std::atomic<int> state{kIdle};
     std::atomic<bool> want_write{false};
     // writable: made by the goroutine the first time a write would block (most connections
@@ -114,8 +119,8 @@ struct HybridServer::Impl {
   void spawn(Conn* c) {
     mpg::go([this, c] { run(c); });
   }
-  void add_conn(Loop* l, int fd) {
-    auto c = std::make_unique<Conn>(this, l, fd);
+  void add_conn(Loop* l, int fd, std::string ip) {
+    auto c = std::make_unique<Conn>(this, l, fd, std::move(ip));
     Conn* raw = c.get();
     raw->last_active.store(now_ns(), std::memory_order_relaxed);
     raw->h = std::make_unique<reactor::Handler>(*l->loop, fd);
@@ -179,7 +184,9 @@ struct HybridServer::Impl {
   }
   void on_acceptable() {
     for (int i = 0; i < kAcceptBatch; i++) {
-      int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      sockaddr_storage peer{};
+      socklen_t plen = sizeof peer;
+      int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -208,8 +215,9 @@ struct HybridServer::Impl {
       accepted.fetch_add(1, std::memory_order_relaxed);
       open.fetch_add(1, std::memory_order_relaxed);
       Loop* l = loops[next_loop++ % loops.size()].get();
-      if (l == loops[0].get()) add_conn(l, fd);
-      else l->loop->queue_in_loop([this, l, fd] { add_conn(l, fd); });
+      std::string ip = detail::peer_ip(peer);
+      if (l == loops[0].get()) add_conn(l, fd, std::move(ip));
+      else l->loop->queue_in_loop([this, l, fd, ip = std::move(ip)]() mutable { add_conn(l, fd, std::move(ip)); });
     }
   }
 

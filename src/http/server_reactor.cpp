@@ -9,6 +9,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "http/peer_ip.hpp"
 #include "mpg/http/server.hpp"
 #include "mpg/http/session.hpp"
 #include "mpg/reactor/buffer.hpp"
@@ -21,8 +22,11 @@ namespace mpg::http {
 namespace {
 
 struct ConnCtx {
-  ConnCtx(const Handler& h, const Limits& l) : sess(h, l) {}
+  ConnCtx(const Handler& h, const Limits& l, std::string peer) : sess(h, l), ip(std::move(peer)) {
+    sess.set_remote_ip(ip);
+  }
   ServerSession sess;
+  const std::string ip;
   bool timer_armed = false;
 };
 
@@ -104,7 +108,7 @@ void ReactorServer::start() {
   cfg.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(im->opt.limits.idle_timeout);
   reactor::ServerCallbacks cb;
   cb.on_connection = [im](reactor::Connection& c) {
-    auto ctx = std::make_shared<ConnCtx>(im->handler, im->opt.limits);
+    auto ctx = std::make_shared<ConnCtx>(im->handler, im->opt.limits, detail::peer_ip(c.peer()));
     c.context() = ctx;
     std::lock_guard<std::mutex> lk(im->mu);
     im->conns.emplace(c.id(), Impl::Tracked{&c.loop(), c.handle(), ctx});

@@ -25,6 +25,17 @@ TEST_P(Servers, PlaintextAndHeaders) {
   EXPECT_EQ(r->header("Date").size(), 29u);  // IMF-fixdate
 }
 
+TEST_P(Servers, RemoteIpReachesEveryRequest) {
+  Running s(GetParam());
+  Client c(s.port());
+  for (int i = 0; i < 3; i++) {
+    ASSERT_TRUE(c.send(get("/ip")));
+    auto r = c.response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, "127.0.0.1");
+  }
+}
+
 TEST_P(Servers, KeepAliveThousandRequests) {
   Running s(GetParam());
   Client c(s.port());

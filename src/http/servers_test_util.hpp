@@ -32,6 +32,7 @@ using Clock = std::chrono::steady_clock;
 // Routes every test uses.
 inline void add_routes(Router& r) {
   r.get("/plaintext", [](const Request&, Response& res) { res.text("Hello, World!"); });
+  r.get("/ip", [](const Request& req, Response& res) { res.text(req.remote_ip); });
   r.get("/n/{i}", [](const Request& req, Response& res) { res.text(req.param("i")); });
   r.post("/echo", [](const Request& req, Response& res) { res.text(req.body); });
   r.get("/throw", [](const Request&, Response&) -> void { throw std::runtime_error("boom"); });

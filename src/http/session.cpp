@@ -422,6 +422,7 @@ void ServerSession::Impl::give(Impl* impl) {
 }
 
 void ServerSession::Impl::reset_for_reuse() {
+  request.remote_ip = {};
   if (phase != Phase::kHead || pending) next_request();  // a closed or interrupted session
   pending = stamp_due = false;
   served = 0;
@@ -455,6 +456,7 @@ SessionStatus ServerSession::on_data(std::string_view input, std::string& out) {
   if (!impl_) {
     impl_ = Impl::take(handler_, *limits_);
     impl_->served = served_;
+    impl_->request.remote_ip = remote_ip_;
   }
   SessionStatus st = impl_->on_data(input, out);
   served_ = impl_->served;

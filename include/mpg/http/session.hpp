@@ -68,6 +68,10 @@ class ServerSession {
   bool closed() const;
   // requests: requests answered by the handler on this connection.
   std::uint64_t requests() const;
+  // set_remote_ip: the peer's address without the port, given to every request as
+  // Request::remote_ip (the per-client rate limit keys on it). The transport owns the string and
+  // keeps it alive as long as the session.
+  void set_remote_ip(std::string_view ip) { remote_ip_ = ip; }
   const Limits& limits() const;
 
  private:
@@ -79,6 +83,7 @@ class ServerSession {
   const Limits* limits_;  // an interned copy: one per distinct Limits value in the process
   Impl* impl_ = nullptr;
   std::uint64_t served_ = 0;
+  std::string_view remote_ip_;
   bool closed_ = false;
 };
 
