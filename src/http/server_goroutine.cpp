@@ -139,6 +139,7 @@ void GoroutineServer::Impl::serve(net::Conn c) {
     conns.erase(id);
   }
   open.fetch_sub(1, std::memory_order_relaxed);
+  if (opt.on_close) opt.on_close();
 }
 
 GoroutineServer::GoroutineServer(Handler handler, ServerOptions opt) : impl_(new Impl) {
@@ -164,6 +165,10 @@ void GoroutineServer::start() {
         continue;  // a connection reset while queued
       }
       im->accepted.fetch_add(1, std::memory_order_relaxed);
+      if (im->opt.on_open && !im->opt.on_open()) {
+        c.close();  // refused by the connection limit
+        continue;
+      }
       im->open.fetch_add(1, std::memory_order_relaxed);
       im->wg.add(1);
       mpg::go([im, c = std::move(c)]() mutable {

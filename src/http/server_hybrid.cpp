@@ -146,6 +146,7 @@ struct HybridServer::Impl {
     ::close(fd);
     l->conns.erase(it);
     open.fetch_sub(1, std::memory_order_relaxed);
+    if (opt.on_close) opt.on_close();
   }
   // release: the sweep gives a claimed connection back; spawns if readiness came meanwhile.
   void release(Conn* c) {
@@ -210,9 +211,13 @@ struct HybridServer::Impl {
         }
         return;
       }
+      accepted.fetch_add(1, std::memory_order_relaxed);
+      if (opt.on_open && !opt.on_open()) {
+        ::close(fd);  // refused by the connection limit
+        continue;
+      }
       int one = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      accepted.fetch_add(1, std::memory_order_relaxed);
       open.fetch_add(1, std::memory_order_relaxed);
       Loop* l = loops[next_loop++ % loops.size()].get();
       std::string ip = detail::peer_ip(peer);

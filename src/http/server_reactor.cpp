@@ -27,6 +27,7 @@ struct ConnCtx {
   }
   ServerSession sess;
   const std::string ip;
+  bool admitted = false;  // on_open said yes: on_close is owed
   bool timer_armed = false;
 };
 
@@ -110,12 +111,21 @@ void ReactorServer::start() {
   cb.on_connection = [im](reactor::Connection& c) {
     auto ctx = std::make_shared<ConnCtx>(im->handler, im->opt.limits, detail::peer_ip(c.peer()));
     c.context() = ctx;
+    if (im->opt.on_open && !im->opt.on_open()) {
+      c.force_close();  // refused by the connection limit
+      return;
+    }
+    ctx->admitted = true;
     std::lock_guard<std::mutex> lk(im->mu);
     im->conns.emplace(c.id(), Impl::Tracked{&c.loop(), c.handle(), ctx});
   };
   cb.on_close = [im](reactor::Connection& c) {
-    std::lock_guard<std::mutex> lk(im->mu);
-    im->conns.erase(c.id());
+    {
+      std::lock_guard<std::mutex> lk(im->mu);
+      im->conns.erase(c.id());
+    }
+    auto* ctx = std::any_cast<std::shared_ptr<ConnCtx>>(&c.context());
+    if (ctx && *ctx && (*ctx)->admitted && im->opt.on_close) im->opt.on_close();
   };
   cb.on_message = [im](reactor::Connection& c, reactor::Buffer& in) {
     auto& ctx = std::any_cast<std::shared_ptr<ConnCtx>&>(c.context());

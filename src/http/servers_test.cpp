@@ -36,6 +36,46 @@ TEST_P(Servers, RemoteIpReachesEveryRequest) {
   }
 }
 
+// The connection hooks: a limit of two open connections refuses the third at once, and admits
+// again once one has closed; every admitted connection is closed exactly once.
+TEST_P(Servers, ConnectionHooksLimitAndBalance) {
+  std::atomic<int> open{0}, opened{0}, closed{0};
+  {
+    Running s(GetParam(), {}, 2, [&](ServerOptions& o) {
+      o.on_open = [&] {
+        if (open.fetch_add(1) >= 2) {
+          open.fetch_sub(1);
+          return false;
+        }
+        opened++;
+        return true;
+      };
+      o.on_close = [&] {
+        open.fetch_sub(1);
+        closed++;
+      };
+    });
+    auto a = std::make_unique<Client>(s.port());
+    Client b(s.port());
+    for (Client* c : {a.get(), &b}) {
+      ASSERT_TRUE(c->send(get("/plaintext")));
+      ASSERT_TRUE(c->response());
+    }
+    Client third(s.port());
+    EXPECT_TRUE(third.eof(2000ms));  // refused: closed without a response
+    a.reset();                       // frees a slot
+    bool served = false;
+    for (int i = 0; i < 50 && !served; i++) {
+      Client again(s.port());
+      served = again.send(get("/plaintext")) && again.response().has_value();
+      if (!served) std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_TRUE(served);
+  }
+  EXPECT_EQ(opened.load(), closed.load());
+  EXPECT_EQ(open.load(), 0);
+}
+
 TEST_P(Servers, KeepAliveThousandRequests) {
   Running s(GetParam());
   Client c(s.port());

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <future>
 #include <optional>
 #include <stdexcept>
@@ -49,17 +50,19 @@ inline void add_routes(Router& r) {
 // Running: a server of one model inside its own mpg::run on a background thread.
 class Running {
  public:
-  Running(Model model, Limits limits = {}, int loops = 2) : model_(model) {
+  Running(Model model, Limits limits = {}, int loops = 2, std::function<void(ServerOptions&)> tweak = {})
+      : model_(model) {
     add_routes(router_);
     std::promise<std::uint16_t> port;
     auto port_f = port.get_future();
-    thread_ = std::thread([this, limits, loops, &port] {
+    thread_ = std::thread([this, limits, loops, tweak, &port] {
       mpg::Config cfg;
       cfg.procs = 2;
       mpg::run([&] {
         ServerOptions opt;
         opt.limits = limits;
         opt.loops = loops;
+        if (tweak) tweak(opt);
         const Handler& h = router_.handler();
         std::optional<GoroutineServer> g;
         std::optional<ReactorServer> r;

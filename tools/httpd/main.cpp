@@ -3,20 +3,32 @@
 // Model (model.hpp: the key-value state). It runs unchanged on all three models:
 //
 //   mpg-httpd --model goroutine|reactor|hybrid [--listen 127.0.0.1:8080] [--procs N] [--loops N]
-//             [--reuse-port] [--pin] [--kv sharded|actor]
+//             [--reuse-port] [--pin] [--kv sharded|actor] [--bare] [--rate R] [--client-rate R]
+//             [--max-inflight 100] [--max-conns 16000]
 //
+// The production kit (docs/kit.md) wraps every handler unless --bare: a drain for graceful
+// shutdown (outermost), Prometheus metrics (/metrics), the rate limits (off unless --rate or
+// --client-rate; 429 with Retry-After) and the concurrency limit (the seed's 100; 503 with
+// Retry-After). The connection manager (limit with an 80% alarm) is always on.
 // Prints "listening <port>" once it accepts, nothing per request, and on SIGINT/SIGTERM shuts
 // down gracefully (stop accepting, finish requests in progress within 5 s) and exits 0.
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "model.hpp"
 #include "mpg/http/router.hpp"
+#include "mpg/kit/concurrency_limiter.hpp"
+#include "mpg/kit/connection_manager.hpp"
+#include "mpg/kit/drain.hpp"
+#include "mpg/kit/http_metrics.hpp"
+#include "mpg/kit/rate_limiter.hpp"
+#include "mpg/kit/registry.hpp"
 #include "mpg/http/server.hpp"
 #include "mpg/mpg.hpp"
 #include "processor.hpp"
@@ -49,7 +61,9 @@ int main(int argc, char** argv) {
   mpg::Config cfg;
   mpg::http::ServerOptions opt;
   opt.loops = 0;
-  bool debug_public = false;
+  bool debug_public = false, bare = false;
+  double rate = 0, client_rate = 0;
+  std::size_t max_inflight = 100, max_conns = 16000;
   CLI::App app{"mpg-httpd: one HTTP service on three concurrency models"};
   app.add_option("--model", model_s, "goroutine | reactor | hybrid")->check(CLI::IsMember({"goroutine", "reactor", "hybrid"}));
   app.add_option("--listen", listen, "host:port (numeric host)");
@@ -60,6 +74,11 @@ int main(int argc, char** argv) {
   app.add_option("--kv", kv_s, "key-value model: sharded (mutexes) | actor (one goroutine, a channel)")
       ->check(CLI::IsMember({"sharded", "actor"}));
   app.add_flag("--debug-public", debug_public, "serve /debug/* even when not listening on loopback");
+  app.add_flag("--bare", bare, "no middleware (drain, metrics, limits): the server alone");
+  app.add_option("--rate", rate, "requests per second for the whole server (0: no limit)");
+  app.add_option("--client-rate", client_rate, "requests per second per client address (0: no limit)");
+  app.add_option("--max-inflight", max_inflight, "requests in flight at once (503 beyond; 0: no limit)");
+  app.add_option("--max-conns", max_conns, "open connections at once (refused beyond)");
   CLI11_PARSE(app, argc, argv);
 
   mpg::http::Model model{};
@@ -89,6 +108,35 @@ int main(int argc, char** argv) {
     else kv = std::make_unique<httpd::ShardedKv>();
     mpg::http::Router router;
     httpd::add_routes(router, *kv, {.debug_endpoints = debug_public || is_loopback(opt.host)});
+    // The production kit. Middleware runs outermost first: drain, metrics, rate, concurrency.
+    mpg::kit::Registry registry;
+    mpg::kit::ConnectionManager conns(mpg::kit::ConnectionPolicy{.max_connections = max_conns});
+    conns.register_metrics(registry);
+    opt.on_open = [&conns] { return conns.on_open(); };
+    opt.on_close = [&conns] { conns.on_close(); };
+    registry.gauge_fn("mpg_goroutines", "Live goroutines.", [] { return double(mpg::stats().goroutines); });
+    registry.gauge_fn("mpg_threads", "OS threads of the goroutine runtime.", [] { return double(mpg::stats().threads); });
+    mpg::kit::Drain drain;
+    std::optional<mpg::kit::HttpMetrics> metrics;
+    std::optional<mpg::kit::RateLimiter> limiter;
+    std::optional<mpg::kit::ConcurrencyLimiter> inflight;
+    if (!bare) {
+      router.use(drain.middleware());
+      metrics.emplace(registry);
+      router.use(metrics->middleware());
+      if (rate > 0 || client_rate > 0) {
+        limiter.emplace(mpg::kit::RateLimitConfig{.server = {rate, std::max(1.0, rate / 10)},
+                                                  .per_client = {client_rate, std::max(1.0, client_rate / 10)}});
+        limiter->register_metrics(registry);
+        router.use(limiter->middleware());
+      }
+      if (max_inflight > 0) {
+        inflight.emplace(mpg::kit::ConcurrencyConfig{.limit = max_inflight});
+        inflight->register_metrics(registry);
+        router.use(inflight->middleware());
+      }
+    }
+    router.get("/metrics", registry.handler());
     const mpg::http::Handler& h = router.handler();
     std::optional<mpg::http::GoroutineServer> gs;
     std::optional<mpg::http::ReactorServer> rs;
@@ -108,6 +156,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     int sig = 0;
     mpg::blocking([&] { return sigwait(&stop_set, &sig); });
+    drain.begin();  // responses from now on carry Connection: close
     if (gs) gs->shutdown(kShutdownGrace);
     if (rs) rs->shutdown(kShutdownGrace);
     if (hs) hs->shutdown(kShutdownGrace);

@@ -15,6 +15,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -34,6 +35,11 @@ struct ServerOptions {
   int loops = 1;                   // reactor, hybrid: event loop threads
   bool reuse_port = false;         // reactor: one SO_REUSEPORT listener per loop
   Limits limits;
+  // Connection hooks (mpg::kit::ConnectionManager plugs in here). on_open runs for each accepted
+  // connection; false refuses it (closed at once, nothing read). on_close runs once for each
+  // connection on_open admitted. Any thread; must not block.
+  std::function<bool()> on_open;
+  std::function<void()> on_close;
 };
 
 struct ServerStats {
