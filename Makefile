@@ -26,9 +26,11 @@ build-tsan: setup
 	@cmake --build build-tsan -j $(JOBS)
 
 # run: until the showdown exists, the runtime's micro-benchmark table against Go, shortened.
+# run: the showdown (bench/showdown.py): mpg's three servers against nginx, Go and the floor on
+# this machine, then the runtime's micro-benchmarks; SHOWDOWN=--quick (a minute) or --full.
+SHOWDOWN ?=
 run: build
-	@cmake --build build -j $(JOBS) --target go_micro mpg_micro_bench mpg_fiber_bench
-	@python3 tools/bench.py --bin build/bin --reps 1 --out results/latest/bench.json
+	@python3 bench/showdown.py --bin build/bin $(SHOWDOWN)
 
 bench: build
 	@cmake --build build -j $(JOBS) --target go_micro mpg_micro_bench mpg_fiber_bench

@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""The showdown: "MPG or Reactor, which wins?" measured on this machine, in one run.
+
+Runs, one server at a time on loopback, the HTTP plaintext load of bench/http/http_load.py
+(wrk, keep-alive, not pipelined and pipelined 16 deep) and its idle-connection memory runs
+against: the floor server, nginx with 1 and 2 workers, Go's net/http, a raw Go
+goroutine-per-connection server, and mpg-httpd on each model (goroutine, reactor, hybrid; run
+--bare, so every server does the same work: no middleware, like nginx's `return 200`), plus
+mpg-httpd's goroutine model with its Ps pinned to CPUs (the seed's P-binding claim). Then the
+runtime's micro-benchmarks against Go (tools/bench.py, one repetition). Prints the tables and
+the seed's claims beside what was measured, and writes results/<timestamp>/ (results.json,
+report.md, charts as SVG and PNG through gnuplot) and results/latest/.
+
+    python3 bench/showdown.py [--quick | --full] [--bin build/bin] [--out results] [--no-micro]
+
+Default: about six minutes (one repetition; 100, 1,000 and 10,000 connections; 1,000 and
+10,000 idle). --quick: about a minute (100 and 1,000 connections, 1,000 idle, no micro).
+--full: three repetitions, longer runs, and ~19,000 idle connections.
+How a seed claim is judged: it holds when the measured ratio points the same way as the
+claimed one and is at least the square root of it (at least half the effect, in log terms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(HERE, "http"))
+import http_load as hl  # noqa: E402
+
+MPG = ["mpg-goroutine", "mpg-reactor", "mpg-hybrid"]
+PEERS = ["floor", "nginx-1", "nginx-2", "go-nethttp", "go-raw"]
+PINNED = "mpg-goroutine-pin"
+
+
+def register_servers() -> None:
+    for model in ("goroutine", "reactor", "hybrid"):
+        hl.add_server(f"mpg-{model}", ["mpg-httpd", "--model", model, "--listen", "127.0.0.1:0", "--bare"])
+    hl.add_server(PINNED, ["mpg-httpd", "--model", "goroutine", "--listen", "127.0.0.1:0", "--bare", "--pin"])
+
+
+def options(a) -> hl.Options:
+    o = hl.Options(bin_dir=a.bin)
+    if a.quick:
+        o.reps, o.seconds, o.warmup, o.conns, o.idle = 1, 1.0, 0.0, (100, 1000), (1000,)
+    elif a.full:
+        o.reps, o.seconds, o.warmup, o.conns, o.idle = 3, 5.0, 1.0, (100, 1000, 10000), (1000, 10000, 19000)
+    else:
+        o.reps, o.seconds, o.warmup, o.conns, o.idle = 1, 2.0, 0.5, (100, 1000, 10000), (1000, 10000)
+    return o
+
+
+def med(summ: dict, server: str, conns: int, mode: str, metric: str):
+    m = summ["load"].get((server, conns, mode), {}).get(metric)
+    return m["median"] if m else None
+
+
+def idle_bytes(summ: dict, server: str) -> tuple[int, float] | None:
+    """(level, bytes per connection) at the largest idle level measured for `server`."""
+    best = None
+    for (s, level), m in summ["idle"].items():
+        if s == server and m["bytes_per_conn"] and (best is None or level > best[0]):
+            best = (level, m["bytes_per_conn"]["median"])
+    return best
+
+
+def judge(claimed: float, measured: float | None) -> str:
+    """claimed > 1; measured is the same quotient (> 1: the claim's direction)."""
+    if measured is None:
+        return "n/a"
+    if measured >= math.sqrt(claimed):
+        return "holds"
+    if measured > 1:
+        return "weaker"
+    return "does not hold"
+
+
+def claims(summ: dict, res: dict, o: hl.Options) -> list[dict]:
+    """The seed's claims (design.md §8) beside the measured values."""
+    out = []
+    big = max(o.conns)
+
+    # Each row is written so that the seed's first figure is the larger: the claimed ratio is
+    # first / second (> 1), and the measured ratio is the same quotient of what was measured.
+    def row(claim, seed_a, seed_b, unit, got_a, got_b, note=""):
+        claimed = seed_a / seed_b
+        ratio = got_a / got_b if got_a is not None and got_b else None
+        out.append({"claim": claim, "seed": f"{seed_a:,g} vs {seed_b:,g} {unit}",
+                    "measured": (f"{_num(got_a)} vs {_num(got_b)} {unit}" if got_a is not None and got_b is not None
+                                 else "n/a"),
+                    "claimed_ratio": claimed, "measured_ratio": ratio, "verdict": judge(claimed, ratio), "note": note})
+
+    g, r = "mpg-goroutine", "mpg-reactor"
+    row(f"{big:,} conns: reactor QPS vs goroutine QPS", 26500, 8200, "req/s",
+        med(summ, r, big, "plain", "rps"), med(summ, g, big, "plain", "rps"))
+    row(f"{big:,} conns: goroutine p50 latency vs reactor", 12, 3.8, "ms",
+        _ms(med(summ, g, big, "plain", "p50_us")), _ms(med(summ, r, big, "plain", "p50_us")),
+        "seed: mean latency; wrk's p50 here")
+    row(f"{big:,} conns: goroutine memory vs reactor", 1200, 320, "MB",
+        _mb(med(summ, g, big, "plain", "rss_kb")), _mb(med(summ, r, big, "plain", "rss_kb")),
+        "RSS under load")
+    gi, ri = idle_bytes(summ, g), idle_bytes(summ, r)
+    base_g = _base_rss(summ, g)
+    base_r = _base_rss(summ, r)
+    ext = lambda b, i: (b + 100_000 * i[1] / 1024) / 1024 if i and b is not None else None
+    row("100,000 conns: goroutine memory vs reactor (extrapolated)", 2100, 860, "MB",
+        ext(base_g, gi), ext(base_r, ri),
+        f"extrapolated from {f'{gi[0]:,}' if gi else '?'} idle connections: RSS before + 100,000 x bytes per connection"
+        " (this machine caps a process at 20,000 descriptors)")
+    p = PINNED
+    row("P binding: p50 latency, unpinned vs pinned (1,000 conns)", 120, 65, "us",
+        _us(med(summ, g, 1000, "plain", "p50_us")), _us(med(summ, p, 1000, "plain", "p50_us")),
+        "mpg-httpd --pin (Config::pin_procs) against the same without")
+    row("P binding: QPS, pinned vs unpinned (1,000 conns)", 142000, 85000, "req/s",
+        med(summ, p, 1000, "plain", "rps"), med(summ, g, 1000, "plain", "rps"))
+    return out
+
+
+def _num(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
+def _ms(us):
+    return us / 1000 if us is not None else None
+
+
+def _us(us):
+    return us
+
+
+def _mb(kb):
+    return kb / 1024 if kb is not None else None
+
+
+def _base_rss(summ: dict, server: str):
+    vals = [m["rss_before_kb"]["median"] for (s, _), m in summ["idle"].items() if s == server and m["rss_before_kb"]]
+    return min(vals) if vals else None
+
+
+def machine() -> dict:
+    def cmd(argv):
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip() or \
+                subprocess.run(argv, capture_output=True, text=True, timeout=10).stderr.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return "n/a"
+    cpu = "n/a"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
+            "gxx": cmd(["g++", "--version"]).splitlines()[0] if shutil.which("g++") else "n/a",
+            "go": cmd(["go", "version"]) if shutil.which("go") else "n/a",
+            "nginx": cmd(["/usr/sbin/nginx", "-v"]), "wrk": cmd(["wrk", "-v"]).splitlines()[0] if shutil.which("wrk") else "n/a",
+            "commit": cmd(["git", "-C", REPO, "rev-parse", "--short", "HEAD"])}
+
+
+def chart(outdir: str, summ: dict, o: hl.Options, names: list[str]) -> list[str]:
+    gp = shutil.which("gnuplot")
+    if not gp:
+        return []
+    made = []
+    specs = [("rps_plain", "plain", "rps", 1.0, "requests/s (not pipelined)"),
+             ("rps_pipelined", "pipelined", "rps", 1.0, f"requests/s (pipelined {o.depth})"),
+             ("cpu_per_request", "plain", "cpu_us_per_req", 1.0, "server CPU us per request (not pipelined)"),
+             ("p99_ms", "plain", "p99_us", 1e-3, "p99 latency ms (not pipelined)")]
+    cols = [n for n in names if any(k[0] == n for k in summ["load"])]
+    for name, mode, metric, scale, title in specs:
+        dat = os.path.join(outdir, f"{name}.dat")
+        with open(dat, "w") as f:
+            f.write("conns " + " ".join(cols) + "\n")
+            for c in o.conns:
+                vals = [med(summ, s, c, mode, metric) for s in cols]
+                f.write(f"{c} " + " ".join(f"{v * scale:.3f}" if v is not None else "NaN" for v in vals) + "\n")
+        made += _histogram(gp, outdir, name, title, "connections", len(cols))
+    dat = os.path.join(outdir, "idle_bytes.dat")
+    icols = [n for n in names if any(k[0] == n for k in summ["idle"])]
+    with open(dat, "w") as f:
+        f.write("conns " + " ".join(icols) + "\n")
+        for level in o.idle:
+            vals = []
+            for s in icols:
+                m = summ["idle"].get((s, level))
+                vals.append(m["bytes_per_conn"]["median"] if m and m["bytes_per_conn"] else None)
+            f.write(f"{level} " + " ".join(f"{v:.0f}" if v is not None else "NaN" for v in vals) + "\n")
+    made += _histogram(gp, outdir, "idle_bytes", "RSS bytes per idle keep-alive connection", "idle connections",
+                       len(icols), logscale=True)
+    return made
+
+
+def _histogram(gp: str, outdir: str, name: str, title: str, xlabel: str, ncols: int, logscale=False) -> list[str]:
+    made = []
+    for term, ext in (("svg size 1000,560 dynamic", "svg"), ("pngcairo size 1000,560", "png")):
+        script = "\n".join([
+            f"set terminal {term}", f"set output '{name}.{ext}'", f"set title '{title}'",
+            "set style data histograms", "set style histogram clustered gap 1", "set style fill solid 0.85 border -1",
+            "set key outside right top", "set grid ytics", f"set xlabel '{xlabel}'", "set yrange [0:*]",
+            "set logscale y" if logscale else "",
+            f"plot for [i=2:{ncols + 1}] '{name}.dat' using i:xtic(1) title columnheader(i)", ""])
+        p = subprocess.run([gp], input=script, text=True, cwd=outdir, capture_output=True)
+        if p.returncode == 0:
+            made.append(f"{name}.{ext}")
+    return made
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default=os.path.join(REPO, "build", "bin"))
+    ap.add_argument("--out", default=os.path.join(REPO, "results"))
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--quick", action="store_true")
+    g.add_argument("--full", action="store_true")
+    ap.add_argument("--no-micro", action="store_true", help="skip the runtime micro-benchmarks")
+    a = ap.parse_args()
+    a.bin = os.path.abspath(a.bin)
+    register_servers()
+    o = options(a)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    outdir = os.path.join(a.out, stamp)
+    os.makedirs(outdir, exist_ok=True)
+    t0 = time.monotonic()
+
+    def progress(msg: str) -> None:
+        sys.stderr.write("\r\033[K" + f"showdown {time.monotonic() - t0:5.0f} s | " + msg[:100])
+        sys.stderr.flush()
+
+    names = PEERS + MPG
+    res = hl.run_all(names, o, progress)
+    # P binding: the goroutine model pinned, at 1,000 connections, not pipelined.
+    po = hl.Options(**{**o.__dict__, "conns": (1000,), "modes": ("plain",), "idle": ()})
+    pres = hl.run_all([PINNED], po, progress)
+    res["runs"] += pres["runs"]
+    res["failures"] += pres["failures"]
+    micro_md = None
+    if not (a.quick or a.no_micro):
+        progress("micro-benchmarks: mpg against Go and Boost.Fiber (tools/bench.py, 1 rep)")
+        p = subprocess.run([sys.executable, os.path.join(REPO, "tools", "bench.py"), "--bin", a.bin, "--reps", "1",
+                            "--out", os.path.join(outdir, "micro.json"), "--markdown", os.path.join(outdir, "micro.md")],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            res["failures"].append("micro-benchmarks: " + (p.stderr.strip().splitlines() or ["failed"])[-1])
+        if os.path.exists(os.path.join(outdir, "micro.md")):
+            with open(os.path.join(outdir, "micro.md")) as f:
+                micro_md = f.read()
+    sys.stderr.write("\r\033[K")
+    summ = hl.summarize(res)
+    cl = claims(summ, res, o)
+    info = machine()
+    charts = chart(outdir, summ, o, names + [PINNED])
+    elapsed = time.monotonic() - t0
+
+    import io
+    buf = io.StringIO()
+    buf.write(f"# mpg showdown, {time.strftime('%Y-%m-%d %H:%M')}\n\n")
+    buf.write(f"Command: `{' '.join(sys.argv)}` ({'quick' if a.quick else 'full' if a.full else 'default'} mode, "
+              f"{elapsed:.0f} s). Machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}. "
+              f"{info['gxx']}; {info['go']}; {info['nginx']}; {info['wrk']}; mpg {info['commit']}.\n\n")
+    buf.write("Every server answers GET /plaintext with the same response shape (docs/showdown-harness.md); "
+              "mpg-httpd runs --bare (no middleware). Medians over repetitions, (min-max) when more than one; "
+              "x floor = server CPU per request over the floor server's.\n\n```\n")
+    hl.print_tables(res, names, o, buf)
+    pin = summ["load"].get((PINNED, 1000, "plain"))
+    unpin = summ["load"].get(("mpg-goroutine", 1000, "plain"))
+    if pin and unpin:
+        buf.write(f"\nP binding (mpg-httpd goroutine model, 1,000 connections, not pipelined): pinned "
+                  f"{hl.fmt(pin['rps'])} req/s, p50 {hl.fmt(pin['p50_us'], 1e-3, 2)} ms, CPU "
+                  f"{hl.fmt(pin['cpu_us_per_req'], 1, 2)} us/req; unpinned {hl.fmt(unpin['rps'])} req/s, p50 "
+                  f"{hl.fmt(unpin['p50_us'], 1e-3, 2)} ms, CPU {hl.fmt(unpin['cpu_us_per_req'], 1, 2)} us/req\n")
+    buf.write("```\n\n## The seed's claims, measured here\n\n")
+    buf.write("| claim | seed | measured | seed ratio | measured ratio | verdict | note |\n|---|---|---|---|---|---|---|\n")
+    for c in cl:
+        mr = f"{c['measured_ratio']:.2f}" if c["measured_ratio"] is not None else "n/a"
+        buf.write(f"| {c['claim']} | {c['seed']} | {c['measured']} | {c['claimed_ratio']:.2f} | {mr} | {c['verdict']} | {c['note']} |\n")
+    buf.write("\nA claim holds when the measured ratio points the same way and is at least the square root of the "
+              "seed's (half the effect or more, in log terms); 'weaker' when it points the same way but less.\n")
+    if micro_md:
+        buf.write("\n## The runtime's micro-benchmarks (one repetition)\n\n" + micro_md + "\n")
+    if charts:
+        buf.write("\n## Charts\n\n" + "\n".join(f"![{c}]({c})" for c in charts if c.endswith(".svg")) + "\n")
+    if res["failures"]:
+        buf.write("\n## Failures\n\n" + "\n".join(f"- {f}" for f in res["failures"]) + "\n")
+    bad = hl.bad_runs(res)
+    if bad:
+        buf.write("\n## Runs with errors (do not trust these rows)\n\n" + "\n".join(f"- {b}" for b in bad) + "\n")
+    report = buf.getvalue()
+    with open(os.path.join(outdir, "report.md"), "w") as f:
+        f.write(report)
+    with open(os.path.join(outdir, "results.json"), "w") as f:
+        json.dump({"machine": info, "argv": sys.argv, "options": o.__dict__, "results": res, "claims": cl,
+                   "elapsed_s": elapsed}, f, indent=1, default=str)
+    latest = os.path.join(a.out, "latest")
+    if os.path.islink(latest) or os.path.isfile(latest):
+        os.remove(latest)
+    elif os.path.isdir(latest):
+        shutil.rmtree(latest)
+    shutil.copytree(outdir, latest)
+    print(report)
+    print(f"written: {outdir}/ (report.md, results.json, {len(charts)} charts) and {latest}/")
+    return 1 if res["failures"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
