@@ -39,7 +39,7 @@ class ChunkScanner {
   enum class State : std::uint8_t {
     kSizeStart,  // at the first HEXDIG of a chunk-size
     kSize,       // in the chunk-size
-    kSizeBWS,    // whitespace after the size: a ";" must follow (BWS, RFC 9112 §7.1.1)
+    kSizeBWS,    // SP after the size: a ";" must follow (BWS, RFC 9112 §7.1.1; no HTAB, see .cpp)
     kExtension,  // in chunk extensions, up to the CR (ignored, RFC 9112 §7.1.1)
     kSizeLF,     // after the CR of the chunk-size line
     kData,       // inside chunk data

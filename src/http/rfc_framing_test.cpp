@@ -127,6 +127,13 @@ TEST(RfcChunked, ExtensionsAreIgnoredAndTrailersAreNotHeaders) {
   EXPECT_EQ(body.substr(body.size() - 10), "body=abcde");
 }
 
+// Regression (fuzz_http_session, chunk_size_htab_split): HTAB after the size was taken as BWS
+// by the scanner and refused by libhttp-parser, so the reason depended on where a read ended.
+TEST(RfcChunked, HtabAfterChunkSizeIs400WhateverTheSplit) {
+  expect_refused(post(kChunkedHead, "0\t;x\r\n\r\n"), detail::kBadChunkSize);
+  expect_refused(post(kChunkedHead, "0\t\0\r\n\r\n"), detail::kBadChunkSize);
+}
+
 TEST(RfcChunked, AnyByteForTheSizeLineLFIs400) {
   // libhttp-parser (non-strict) takes "3\rX" as a size line and "XY" as the data's CRLF.
   expect_refused(post(kChunkedHead, "3\rXabcXY0\r\n\r\n"), detail::kBareCR);
