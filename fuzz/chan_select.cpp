@@ -67,9 +67,9 @@ constexpr int kMain = kMaxWorkers;  // the receiver index of the main goroutine'
 constexpr std::size_t kMaxOps = 64;
 // kDurations: timeouts and sleeps, short so a program runs in milliseconds.
 constexpr std::chrono::nanoseconds kDurations[] = {0ns, 1us, 20us, 200us};
-constexpr auto kPoll = 20us;            // the main goroutine's watch interval
-constexpr auto kRescueAfter = 1s;       // close everything regardless, after this
-constexpr auto kHangLimit = 10s;        // a worker still running then is a hang
+constexpr auto kPoll = 20us;       // the main goroutine's watch interval
+constexpr auto kRescueAfter = 1s;  // close everything regardless, after this
+constexpr auto kHangLimit = 10s;   // a worker still running then is a hang
 
 enum Kind : std::uint8_t {
   kSend,
@@ -322,7 +322,8 @@ struct Worker {
       case 1:
         return mpg::select(std::forward<Cases>(cs)..., mpg::on_default([&s, n] { s.fire(n); }));
       case 2:
-        return mpg::select(std::forward<Cases>(cs)..., mpg::on_timeout(s.d, [&s, n] { s.fire(n); }));
+        return mpg::select(std::forward<Cases>(cs)...,
+                           mpg::on_timeout(s.d, [&s, n] { s.fire(n); }));
       case 3:
         return mpg::select(std::forward<Cases>(cs)..., mpg::on_timeout(s.d, [&s, n] { s.fire(n); }),
                            mpg::on_default([&s, n] { s.fire(n + 1); }));
@@ -374,12 +375,13 @@ struct Worker {
     } catch (const mpg::ClosedChannel&) {
       FUZZ_CHECK(s.fired_count == 0, "a select threw after running a case");
       bool any = false;
-      for (int i = 0; i < s.n; ++i) any = any || (s.send[i] && model.ch[s.chan[i]].close_attempts > 0);
+      for (int i = 0; i < s.n; ++i)
+        any = any || (s.send[i] && model.ch[s.chan[i]].close_attempts > 0);
       FUZZ_CHECK(any, "select threw ClosedChannel with no send case on a closed channel");
       return;
     }
-    FUZZ_CHECK(s.fired_count == 1 && s.fired == r, "select returned %d, ran %d case(s), last %d",
-               r, s.fired_count, s.fired);
+    FUZZ_CHECK(s.fired_count == 1 && s.fired == r, "select returned %d, ran %d case(s), last %d", r,
+               s.fired_count, s.fired);
     if (r < s.n) {
       const int c = s.chan[r];
       if (s.send[r]) {
@@ -479,9 +481,10 @@ void interpret(const Program& prog) {
     }
     if (elapsed > kHangLimit) {
       std::fputs(mpg::dump_goroutines().c_str(), stderr);
-      FUZZ_CHECK(false, "workers still running %lld s after the start (rescued: %d)",
-                 static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(elapsed).count()),
-                 rescued);
+      FUZZ_CHECK(
+          false, "workers still running %lld s after the start (rescued: %d)",
+          static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(elapsed).count()),
+          rescued);
     }
   }
   check_end(model, chans, prog);

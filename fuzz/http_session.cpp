@@ -287,8 +287,8 @@ std::string validate(const Run& run) {
                    "bad Content-Length: %.*s", int(value.size()), value.data());
       }
       if (iequals(name, "Connection")) {
-        FUZZ_CHECK(value == "close" || value == "keep-alive", "Connection: %.*s",
-                   int(value.size()), value.data());
+        FUZZ_CHECK(value == "close" || value == "keep-alive", "Connection: %.*s", int(value.size()),
+                   value.data());
         close = close || value == "close";
       }
       masked_head.append(f).append("\r\n");
@@ -313,9 +313,9 @@ std::string validate(const Run& run) {
         FUZZ_CHECK(e.head || out.substr(pos, body) == e.body, "response %zu: body differs", k);
       }
     } else {  // a refusal: the last response, its reason as the body (none for a HEAD)
-      FUZZ_CHECK(std::find(std::begin(kRefusals), std::end(kRefusals), status) !=
-                     std::end(kRefusals),
-                 "unexpected refusal status %d", status);
+      FUZZ_CHECK(
+          std::find(std::begin(kRefusals), std::end(kRefusals), status) != std::end(kRefusals),
+          "unexpected refusal status %d", status);
       FUZZ_CHECK(close, "refusal %d without Connection: close", status);
       FUZZ_CHECK(lengths == 1, "refusal with %d Content-Length fields", lengths);
       FUZZ_CHECK(left == 0 || left == std::size_t(length), "refusal: %zu bytes follow, CL %lld",
@@ -328,8 +328,8 @@ std::string validate(const Run& run) {
     saw_close = saw_close || close;
   }
   FUZZ_CHECK(k == run.expected.size(), "%zu requests answered of %zu", k, run.expected.size());
-  FUZZ_CHECK(saw_close == run.closed, "closed() %d but Connection: close written %d",
-             run.closed, saw_close);
+  FUZZ_CHECK(saw_close == run.closed, "closed() %d but Connection: close written %d", run.closed,
+             saw_close);
   return masked;
 }
 

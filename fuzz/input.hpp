@@ -37,14 +37,14 @@ class Input {
 
 // check: the invariant `ok` must hold; otherwise print what broke and abort, which libFuzzer
 // reports as a crash with the input that caused it.
-#define FUZZ_CHECK(ok, ...)                                               \
-  do {                                                                    \
-    if (!(ok)) {                                                          \
+#define FUZZ_CHECK(ok, ...)                                                             \
+  do {                                                                                  \
+    if (!(ok)) {                                                                        \
       std::fprintf(stderr, "%s:%d: invariant broken: %s\n  ", __FILE__, __LINE__, #ok); \
-      std::fprintf(stderr, __VA_ARGS__);                                  \
-      std::fputc('\n', stderr);                                           \
-      std::abort();                                                       \
-    }                                                                     \
+      std::fprintf(stderr, __VA_ARGS__);                                                \
+      std::fputc('\n', stderr);                                                         \
+      std::abort();                                                                     \
+    }                                                                                   \
   } while (0)
 
 }  // namespace mpg::fuzz

@@ -21,17 +21,21 @@ def http(limits: bytes, flags: int, pieces: list, stream: bytes) -> bytes:
 
 
 H = b"Host: a\r\n"
+POST = b"POST /echo HTTP/1.1\r\n" + H
+TE = b"Transfer-Encoding: chunked\r\n"
 REQUESTS = {
     "plaintext": b"GET /plaintext HTTP/1.1\r\nHost: localhost:8080\r\nAccept: */*\r\n\r\n",
     "pipelined": b"GET /plaintext HTTP/1.1\r\n" + H + b"\r\n"
     + b"GET /kv/abc?x=1 HTTP/1.1\r\n" + H + b"\r\n"
     + b"HEAD /plaintext HTTP/1.1\r\n" + H + b"\r\n"
-    + b"POST /echo HTTP/1.1\r\n" + H + b"Content-Length: 5\r\n\r\nhello",
+    + POST + b"Content-Length: 5\r\n\r\nhello",
     "chunked": b"PUT /echo HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
     + b"5;name=value\r\nhello\r\n6 ; ext\r\n world\r\n0\r\nTrailer-A: 1\r\nTrailer-B: 2\r\n\r\n"
     + b"GET /plaintext HTTP/1.1\r\n" + H + b"\r\n",
-    "continue": b"PUT /echo HTTP/1.1\r\n" + H + b"Expect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
-    "http10": b"GET /plaintext HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /kv/z HTTP/1.0\r\n\r\n",
+    "continue": b"PUT /echo HTTP/1.1\r\n" + H
+    + b"Expect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
+    "http10": b"GET /plaintext HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+    + b"GET /kv/z HTTP/1.0\r\n\r\n",
     "routes": b"GET /status/204 HTTP/1.1\r\n" + H + b"\r\n"
     + b"GET /status/304 HTTP/1.1\r\n" + H + b"\r\n"
     + b"GET /status/99 HTTP/1.1\r\n" + H + b"\r\n"
@@ -46,25 +50,25 @@ REQUESTS = {
     + b"OPTIONS * HTTP/1.1\r\n" + H + b"\r\n"
     + b"GET / HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n",
     # Request smuggling shapes (docs/http.md): each must be refused, the same way in any split.
-    "cl_te": b"POST /echo HTTP/1.1\r\n" + H + b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-    "te_cl": b"POST /echo HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n",
-    "cl_cl": b"POST /echo HTTP/1.1\r\n" + H + b"Content-Length: 1\r\nContent-Length: 1\r\n\r\nab",
-    "cl_list": b"POST /echo HTTP/1.1\r\n" + H + b"Content-Length: 1, 1\r\n\r\na",
-    "cl_plus": b"POST /echo HTTP/1.1\r\n" + H + b"Content-Length: +3\r\n\r\nabc",
-    "te_twice": b"POST /echo HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-    "te_gzip": b"POST /echo HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
-    "te_space": b"POST /echo HTTP/1.1\r\n" + H + b"Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
-    "te_fold": b"POST /echo HTTP/1.1\r\n" + H + b"Transfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n",
-    "chunk_bare_cr": b"POST /echo HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n3\rXabcXY0\r\n\r\n",
-    "chunk_bare_lf": b"POST /echo HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n3\nabc\n0\n\n",
-    "chunk_overflow": b"POST /echo HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\nfffffffffffffffff1\r\na\r\n0\r\n\r\n",
-    "chunk_trailer_fold": b"POST /echo HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n0\r\nT: v\r\n w\r\n\r\n",
+    "cl_te": POST + b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "te_cl": POST + TE + b"Content-Length: 4\r\n\r\n0\r\n\r\n",
+    "cl_cl": POST + b"Content-Length: 1\r\nContent-Length: 1\r\n\r\nab",
+    "cl_list": POST + b"Content-Length: 1, 1\r\n\r\na",
+    "cl_plus": POST + b"Content-Length: +3\r\n\r\nabc",
+    "te_twice": POST + TE + b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "te_gzip": POST + b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+    "te_space": POST + b"Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+    "te_fold": POST + b"Transfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n",
+    "chunk_bare_cr": POST + TE + b"\r\n3\rXabcXY0\r\n\r\n",
+    "chunk_bare_lf": POST + TE + b"\r\n3\nabc\n0\n\n",
+    "chunk_overflow": POST + TE + b"\r\nfffffffffffffffff1\r\na\r\n0\r\n\r\n",
+    "chunk_trailer_fold": POST + TE + b"\r\n0\r\nT: v\r\n w\r\n\r\n",
     "bare_lf_head": b"GET /plaintext HTTP/1.1\nHost: a\n\n",
     "two_hosts": b"GET /plaintext HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
     "http09": b"GET /plaintext\r\n\r\n",
     "http2": b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
     "connect": b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",
-    "expect_other": b"POST /echo HTTP/1.1\r\n" + H + b"Expect: 200-ok\r\nContent-Length: 1\r\n\r\nx",
+    "expect_other": POST + b"Expect: 200-ok\r\nContent-Length: 1\r\n\r\nx",
     "ws_before_field": b"GET /plaintext HTTP/1.1\r\n Host: a\r\n\r\n",
     "nul_in_value": b"GET /plaintext HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n",
 }
@@ -118,7 +122,8 @@ def write_chan():
         "select_mix": chan_program(3, 2, [0, 2], [op(0, SELECT, 0b00100000, 0x21 | 1 << 2),
                                                   op(1, SEND, 0), op(2, SELDEF, 0b00000101, 1),
                                                   op(1, SEND, 1), op(0, SELECT, 0, 0x20),
-                                                  op(2, TRECV, 1, 3 << 2), op(0, TSEND, 0, 2 << 2)]),
+                                                  op(2, TRECV, 1, 3 << 2),
+                                                  op(0, TSEND, 0, 2 << 2)]),
         # Everybody receives, nobody sends: the watch must rescue by closing.
         "deadlock_rescue": chan_program(3, 3, [0, 1, 2], [op(0, RECV, 0), op(1, RECV, 1),
                                                           op(2, SELECT, 0b00100010, 0x01)]),

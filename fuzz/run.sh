@@ -56,7 +56,8 @@ for t in "${targets[@]}"; do
   fi
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
-  done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1 | sed -E 's/^#[0-9]+[[:space:]]+DONE[[:space:]]+//')
+  done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1 |
+    sed -E 's/^#[0-9]+[[:space:]]+DONE[[:space:]]+//')
   echo "fuzz: $t: ${seconds} s, ${execs} execs (${rate}/s); ${done_line}"
 done
 if ((${#failed[@]})); then

@@ -6,8 +6,9 @@
 // runtime names the type in mpg::go's default argument and in every G (its creation site), so
 // without it nothing of the runtime compiles. This stand-in has the same interface, built from
 // the __builtin_FILE/FUNCTION/LINE/COLUMN builtins clang 14 has (constexpr, not consteval: clang 14
-// refuses a consteval call in a function template's default argument). Every object of the fuzz build
-// sees the same definition, so the layout is consistent; it never links against GCC-built code.
+// refuses a consteval call in a function template's default argument). Every object of the fuzz
+// build sees the same definition, so the layout is consistent; it never links against GCC-built
+// code.
 #pragma once
 #include <source_location>
 
