@@ -42,6 +42,7 @@
 #include "mpg/mpg.hpp"
 #include "mpg/reactor/event_loop.hpp"
 #include "mpg/reactor/handler.hpp"
+#include "poll/poller.hpp"
 #include "runtime/sched.hpp"
 
 namespace mpg::http {
@@ -77,6 +78,9 @@ struct HybridServer::Impl {
     const std::string ip;                 // the peer's address (Request::remote_ip)
     std::atomic<int> state{kIdle};
     std::atomic<bool> want_write{false};
+    // hup: the loop saw the peer's FIN or an error for this socket (set before the notify that
+    // carries it, so the goroutine that owns the state sees it).
+    std::atomic<bool> hup{false};
     // writable: made by the goroutine the first time a write would block (most connections
     // never need it), published before want_write; the loop reads it after want_write.
     std::unique_ptr<mpg::Chan<char>> writable;
@@ -125,7 +129,10 @@ struct HybridServer::Impl {
     raw->last_active.store(now_ns(), std::memory_order_relaxed);
     raw->h = std::make_unique<reactor::Handler>(*l->loop, fd);
     raw->h->set_edge_triggered(true);
-    raw->h->on_readable([this, raw] { notify(raw); });
+    raw->h->on_readable([this, raw] {
+      if (raw->h->ready() & (poll::kHangup | poll::kError)) raw->hup.store(true, std::memory_order_relaxed);
+      notify(raw);
+    });
     raw->h->on_close([this, raw] { notify(raw); });
     raw->h->on_error([this, raw] { notify(raw); });
     raw->h->on_writable([raw] {
@@ -271,6 +278,10 @@ struct HybridServer::Impl {
       bool close = false;
       for (;;) {
         ssize_t k = ::read(c->fd, buf, detail::kReadBytes);
+        // A short read emptied the socket: stop here instead of making a read that would only
+        // say EAGAIN. Data that comes later raises a new edge (the loop notifies); a FIN already
+        // queued behind the data does not, so not once the loop has seen one (hup).
+        bool drained = k > 0 && std::size_t(k) < detail::kReadBytes && !c->hup.load(std::memory_order_acquire);
         if (k > 0) {
           SessionStatus st = c->sess.on_data(std::string_view(buf, std::size_t(k)), out);
           if (!out.empty()) {
@@ -284,6 +295,7 @@ struct HybridServer::Impl {
             close = true;
             break;
           }
+          if (drained) break;
           continue;
         }
         if (k < 0 && errno == EINTR) continue;

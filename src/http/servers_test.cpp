@@ -76,6 +76,21 @@ TEST_P(Servers, ConnectionHooksLimitAndBalance) {
   EXPECT_EQ(open.load(), 0);
 }
 
+// A request and the client's FIN arrive together: the response comes, then the server closes
+// (a server that stops reading after a short read must still notice the queued FIN).
+TEST_P(Servers, RequestThenFinGetsResponseThenClose) {
+  Running s(GetParam());
+  for (int i = 0; i < 20; i++) {
+    Client c(s.port());
+    ASSERT_TRUE(c.send(get("/plaintext")));
+    c.close_write();
+    auto r = c.response();
+    ASSERT_TRUE(r) << i;
+    EXPECT_EQ(r->status, 200);
+    EXPECT_TRUE(c.eof(2000ms)) << i;
+  }
+}
+
 TEST_P(Servers, KeepAliveThousandRequests) {
   Running s(GetParam());
   Client c(s.port());

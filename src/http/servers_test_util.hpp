@@ -137,6 +137,8 @@ class Client {
     if (fd_ >= 0) ::close(fd_);
   }
   bool connected() const { return connected_; }
+  // close_write: sends a FIN; reading goes on.
+  void close_write() { ::shutdown(fd_, SHUT_WR); }
   // reset: closes with SO_LINGER 0, so the server sees a reset instead of a FIN.
   void reset() {
     linger l{1, 0};

@@ -34,6 +34,7 @@ void Handler::repost_readable() {
 
 void Handler::handle(std::uint32_t ready) {
   loop_.assert_in_loop_thread("Handler::handle");
+  ready_ = ready;
   // Order as muduo: a hang-up with nothing left to read is a close; errors next; then reads
   // (which see EOF themselves when the peer closed after sending); then writes. Each step
   // re-checks the registration, since a callback may have removed this handler.

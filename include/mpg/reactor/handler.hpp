@@ -43,6 +43,9 @@ class Handler {
   bool registered() const { return registered_; }
   bool edge_triggered() const { return edge_; }
   int fd() const { return fd_; }
+  // ready: the poll bits (poll::kReadable, kWritable, kHangup, kError) of the event being
+  // dispatched now, for a callback that wants more than its own name says (loop thread).
+  std::uint32_t ready() const { return ready_; }
   EventLoop& loop() const { return loop_; }
 
   // handle: dispatches poll ready bits (poll::kReadable, ...) to the callbacks; EventLoop only.
@@ -56,6 +59,7 @@ class Handler {
 
   EventLoop& loop_;
   const int fd_;
+  std::uint32_t ready_ = 0;
   std::uint32_t interest_ = 0;
   bool edge_ = false;
   bool registered_ = false;
