@@ -15,7 +15,13 @@ report.md, charts as SVG and PNG through gnuplot) and results/latest/.
 
 Default: about six minutes (one repetition; 100, 1,000 and 10,000 connections; 1,000 and
 10,000 idle). --quick: about a minute (100 and 1,000 connections, 1,000 idle, no micro).
---full: three repetitions, longer runs, and ~19,000 idle connections.
+--full: three repetitions, interleaved A B C / B C A / C A B, longer runs, ~19,000 idle.
+--smoke: CI's end-to-end check (100 connections, 2 s runs, 100 idle, no micro).
+
+Fairness: every server sends the same response bytes (nginx's differ only in its Server and
+Connection fields), runs alone on the same machine with the same wrk settings (one wrk thread,
+keep-alive, the same Lua scripts), and shares the 2 cores with wrk without pinning: the kernel
+schedules both; the report shows the cores each used (server / wrk / rest of the machine).
 How a seed claim is judged: it holds when the measured ratio points the same way as the
 claimed one and is at least the square root of it (at least half the effect, in log terms).
 """
@@ -50,7 +56,9 @@ def register_servers() -> None:
 
 def options(a) -> hl.Options:
     o = hl.Options(bin_dir=a.bin)
-    if a.quick:
+    if a.smoke:
+        o.reps, o.seconds, o.warmup, o.conns, o.idle = 1, 2.0, 0.0, (100,), (100,)
+    elif a.quick:
         o.reps, o.seconds, o.warmup, o.conns, o.idle = 1, 1.0, 0.0, (100, 1000), (1000,)
     elif a.full:
         o.reps, o.seconds, o.warmup, o.conns, o.idle = 3, 5.0, 1.0, (100, 1000, 10000), (1000, 10000, 19000)
@@ -117,11 +125,12 @@ def claims(summ: dict, res: dict, o: hl.Options) -> list[dict]:
         f"extrapolated from {f'{gi[0]:,}' if gi else '?'} idle connections: RSS before + 100,000 x bytes per connection"
         " (this machine caps a process at 20,000 descriptors)")
     p = PINNED
-    row("P binding: p50 latency, unpinned vs pinned (1,000 conns)", 120, 65, "us",
-        _us(med(summ, g, 1000, "plain", "p50_us")), _us(med(summ, p, 1000, "plain", "p50_us")),
+    pc = 1000 if 1000 in o.conns else o.conns[-1]
+    row(f"P binding: p50 latency, unpinned vs pinned ({pc:,} conns)", 120, 65, "us",
+        _us(med(summ, g, pc, "plain", "p50_us")), _us(med(summ, p, pc, "plain", "p50_us")),
         "mpg-httpd --pin (Config::pin_procs) against the same without")
-    row("P binding: QPS, pinned vs unpinned (1,000 conns)", 142000, 85000, "req/s",
-        med(summ, p, 1000, "plain", "rps"), med(summ, g, 1000, "plain", "rps"))
+    row(f"P binding: QPS, pinned vs unpinned ({pc:,} conns)", 142000, 85000, "req/s",
+        med(summ, p, pc, "plain", "rps"), med(summ, g, pc, "plain", "rps"))
     return out
 
 
@@ -199,6 +208,21 @@ def chart(outdir: str, summ: dict, o: hl.Options, names: list[str]) -> list[str]
     return made
 
 
+def claims_chart(outdir: str, cl: list[dict]) -> list[str]:
+    """The seed's ratios beside the measured ones, one pair of bars per claim (log scale)."""
+    gp = shutil.which("gnuplot")
+    if not gp:
+        return []
+    with open(os.path.join(outdir, "claims.dat"), "w") as f:
+        f.write("claim seed measured\n")
+        for i, c in enumerate(cl):
+            m = c["measured_ratio"]
+            f.write(f"C{i + 1} {c['claimed_ratio']:.4f} {m if m is not None and m > 0 else 'NaN'}\n")
+    made = _histogram(gp, outdir, "claims", "seed claims: claimed ratio vs measured (C1..Cn as in report.md)",
+                      "claim", 2, logscale=True)
+    return made
+
+
 def _histogram(gp: str, outdir: str, name: str, title: str, xlabel: str, ncols: int, logscale=False) -> list[str]:
     made = []
     for term, ext in (("svg size 1000,560 dynamic", "svg"), ("pngcairo size 1000,560", "png")):
@@ -221,6 +245,7 @@ def main() -> int:
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_true")
     g.add_argument("--full", action="store_true")
+    g.add_argument("--smoke", action="store_true")
     ap.add_argument("--no-micro", action="store_true", help="skip the runtime micro-benchmarks")
     a = ap.parse_args()
     a.bin = os.path.abspath(a.bin)
@@ -238,12 +263,13 @@ def main() -> int:
     names = PEERS + MPG
     res = hl.run_all(names, o, progress)
     # P binding: the goroutine model pinned, at 1,000 connections, not pipelined.
-    po = hl.Options(**{**o.__dict__, "conns": (1000,), "modes": ("plain",), "idle": ()})
+    pin_conns = 1000 if 1000 in o.conns else o.conns[-1]
+    po = hl.Options(**{**o.__dict__, "conns": (pin_conns,), "modes": ("plain",), "idle": ()})
     pres = hl.run_all([PINNED], po, progress)
     res["runs"] += pres["runs"]
     res["failures"] += pres["failures"]
     micro_md = None
-    if not (a.quick or a.no_micro):
+    if not (a.quick or a.smoke or a.no_micro):
         progress("micro-benchmarks: mpg against Go and Boost.Fiber (tools/bench.py, 1 rep)")
         p = subprocess.run([sys.executable, os.path.join(REPO, "tools", "bench.py"), "--bin", a.bin, "--reps", "1",
                             "--out", os.path.join(outdir, "micro.json"), "--markdown", os.path.join(outdir, "micro.md")],
@@ -257,7 +283,7 @@ def main() -> int:
     summ = hl.summarize(res)
     cl = claims(summ, res, o)
     info = machine()
-    charts = chart(outdir, summ, o, names + [PINNED])
+    charts = chart(outdir, summ, o, names + [PINNED]) + claims_chart(outdir, cl)
     elapsed = time.monotonic() - t0
 
     import io
@@ -267,7 +293,9 @@ def main() -> int:
               f"{elapsed:.0f} s). Machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}. "
               f"{info['gxx']}; {info['go']}; {info['nginx']}; {info['wrk']}; mpg {info['commit']}.\n\n")
     buf.write("Every server answers GET /plaintext with the same response shape (docs/showdown-harness.md); "
-              "mpg-httpd runs --bare (no middleware). Medians over repetitions, (min-max) when more than one; "
+              "mpg-httpd runs --bare (no middleware). Servers run one at a time, each afresh, with the same wrk "
+              "settings; server and wrk share the 2 cores without pinning (the cores column shows what each "
+              f"used). {o.reps} repetition(s), the order rotated each time; medians, (min-max) when more than one; "
               "x floor = server CPU per request over the floor server's.\n\n```\n")
     hl.print_tables(res, names, o, buf)
     pin = summ["load"].get((PINNED, 1000, "plain"))
@@ -278,10 +306,10 @@ def main() -> int:
                   f"{hl.fmt(pin['cpu_us_per_req'], 1, 2)} us/req; unpinned {hl.fmt(unpin['rps'])} req/s, p50 "
                   f"{hl.fmt(unpin['p50_us'], 1e-3, 2)} ms, CPU {hl.fmt(unpin['cpu_us_per_req'], 1, 2)} us/req\n")
     buf.write("```\n\n## The seed's claims, measured here\n\n")
-    buf.write("| claim | seed | measured | seed ratio | measured ratio | verdict | note |\n|---|---|---|---|---|---|---|\n")
-    for c in cl:
+    buf.write("| | claim | seed | measured | seed ratio | measured ratio | verdict | note |\n|---|---|---|---|---|---|---|---|\n")
+    for i, c in enumerate(cl):
         mr = f"{c['measured_ratio']:.2f}" if c["measured_ratio"] is not None else "n/a"
-        buf.write(f"| {c['claim']} | {c['seed']} | {c['measured']} | {c['claimed_ratio']:.2f} | {mr} | {c['verdict']} | {c['note']} |\n")
+        buf.write(f"| C{i + 1} | {c['claim']} | {c['seed']} | {c['measured']} | {c['claimed_ratio']:.2f} | {mr} | {c['verdict']} | {c['note']} |\n")
     buf.write("\nA claim holds when the measured ratio points the same way and is at least the square root of the "
               "seed's (half the effect or more, in log terms); 'weaker' when it points the same way but less.\n")
     if micro_md:

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Tests of the showdown's driver (bench/showdown.py) and harness (bench/http/http_load.py):
+parsing wrk's output and /proc on recorded samples, and the summary, claims and charts of a
+small fake run. (The end-to-end smoke run is a separate CTest test: showdown --smoke.)"""
+
+import io
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "bench"))
+sys.path.insert(0, os.path.join(REPO, "bench", "http"))
+import http_load as hl  # noqa: E402
+import showdown  # noqa: E402
+
+WRK_SAMPLE = """Running 2s test @ http://127.0.0.1:40123/plaintext
+  1 threads and 100 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.21ms  310.00us   9.80ms   91.00%
+  Latency Distribution
+     50%    1.10ms
+  120000 requests in 2.00s, 15.00MB read
+  Non-2xx or 3xx responses: 7
+Requests/sec:  60000.00
+WRK_JSON {"duration_us":2000000,"requests":120000,"bytes":15360000,"errors":{"connect":0,"read":2,"write":0,"status":7,"timeout":1},"latency_us":{"min":80,"mean":1210.0,"stdev":310.0,"max":9800,"p50":1100,"p90":1500,"p99":2900,"p99_9":6100}}
+"""
+
+STAT_SAMPLE = ("4242 (mpg httpd) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 150 0 0 20 0 5 0 123 "
+               "1000000 500 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0")
+
+STATUS_SAMPLE = "Name:\tmpg-httpd\nVmHWM:\t   20480 kB\nVmRSS:\t   12345 kB\nThreads:\t5\n"
+
+
+class Parsing(unittest.TestCase):
+    def test_wrk(self):
+        r = hl.parse_wrk(WRK_SAMPLE)
+        self.assertEqual(r["requests"], 120000)
+        self.assertAlmostEqual(r["rps"], 60000.0)
+        self.assertEqual(r["p50_us"], 1100)
+        self.assertEqual(r["p99_us"], 2900)
+        self.assertEqual(r["p99_9_us"], 6100)
+        self.assertEqual(r["errors"]["non_2xx"], 7)
+        self.assertEqual(r["errors_total"], 2 + 7 + 1 + 7)
+        self.assertAlmostEqual(r["bytes_per_response"], 128.0)
+
+    def test_wrk_corrupt_percentiles_are_dropped(self):
+        bad = WRK_SAMPLE.replace('"p99":2900', '"p99":0')
+        r = hl.parse_wrk(bad)
+        self.assertIsNone(r["p99_us"])
+        self.assertIsNone(r["p50_us"])
+
+    def test_wrk_without_json_line(self):
+        with self.assertRaises(ValueError):
+            hl.parse_wrk("Requests/sec: 1\n")
+
+    def test_proc_stat_with_space_in_name(self):
+        self.assertAlmostEqual(hl.parse_proc_stat(STAT_SAMPLE), (250 + 150) / hl.CLK_TCK)
+
+    def test_proc_status(self):
+        self.assertEqual(hl.parse_status_kb(STATUS_SAMPLE, "VmRSS"), 12345)
+        self.assertEqual(hl.parse_status_kb(STATUS_SAMPLE, "VmHWM"), 20480)
+
+
+def fake_run(server, conns, mode, rps, cpu, p50, rss_kb):
+    return {"server": server, "conns": conns, "mode": mode, "rps": rps, "p50_us": p50, "p99_us": p50 * 3,
+            "p99_9_us": p50 * 5, "batch_mean_us": None, "cpu_us_per_req": cpu, "errors_total": 0,
+            "server_errors": [], "rss_kb": rss_kb, "hwm_kb": rss_kb, "server_cpu_cores": 0.5,
+            "wrk_cpu_cores": 0.5, "other_cpu_cores": 0.1}
+
+
+def fake_idle(server, level, before_kb, per_conn):
+    return {"server": server, "idle": level, "opened": level, "served": level, "closed_by_server": 0,
+            "client_ok": True, "server_errors": [], "rss_before_kb": before_kb,
+            "rss_held_kb": before_kb + level * per_conn / 1024, "bytes_per_conn": per_conn}
+
+
+class FakeRun(unittest.TestCase):
+    def setUp(self):
+        showdown.register_servers()
+        self.o = hl.Options(reps=1, conns=(100, 1000), modes=("plain",), idle=(1000,))
+        runs = []
+        for s, rps, cpu in [("floor", 30000, 10.0), ("mpg-goroutine", 20000, 13.0), ("mpg-reactor", 40000, 11.0),
+                            ("mpg-hybrid", 25000, 15.0), (showdown.PINNED, 30000, 11.0)]:
+            for c in self.o.conns:
+                runs.append(fake_run(s, c, "plain", rps, cpu, 1_000_000 / rps * c / 10, 10_000 if "goroutine" in s else 6000))
+        idle = [fake_idle("mpg-goroutine", 1000, 4000, 6000), fake_idle("mpg-reactor", 1000, 4000, 700)]
+        self.res = {"runs": runs, "idle": idle, "failures": [], "seconds": 1.0}
+        self.summ = hl.summarize(self.res)
+
+    def test_summary_medians(self):
+        m = self.summ["load"][("mpg-reactor", 1000, "plain")]
+        self.assertEqual(m["rps"]["median"], 40000)
+        self.assertEqual(m["rps"]["n"], 1)
+
+    def test_claims_ratios_and_verdicts(self):
+        cl = showdown.claims(self.summ, self.res, self.o)
+        qps = cl[0]
+        self.assertAlmostEqual(qps["claimed_ratio"], 26500 / 8200)
+        self.assertAlmostEqual(qps["measured_ratio"], 40000 / 20000)
+        self.assertEqual(qps["verdict"], "holds")  # 2.0 >= sqrt(3.23)
+        mem = cl[3]  # 100k extrapolation: goroutine 4000 KB + 100k x 6000 B vs reactor + 100k x 700 B
+        g = (4000 + 100_000 * 6000 / 1024) / 1024
+        r = (4000 + 100_000 * 700 / 1024) / 1024
+        self.assertAlmostEqual(mem["measured_ratio"], g / r)
+        pin = cl[5]
+        self.assertAlmostEqual(pin["measured_ratio"], 30000 / 20000)
+        self.assertEqual(showdown.judge(4.0, 1.5), "weaker")
+        self.assertEqual(showdown.judge(4.0, 0.9), "does not hold")
+        self.assertEqual(showdown.judge(4.0, None), "n/a")
+
+    def test_tables_and_charts(self):
+        out = io.StringIO()
+        hl.print_tables(self.res, ["floor", "mpg-goroutine", "mpg-reactor", "mpg-hybrid"], self.o, out)
+        text = out.getvalue()
+        self.assertIn("mpg-reactor", text)
+        self.assertIn("1.10", text)  # reactor CPU 11.0 over the floor's 10.0
+        if shutil.which("gnuplot"):
+            with tempfile.TemporaryDirectory() as d:
+                made = showdown.chart(d, self.summ, self.o, ["floor", "mpg-reactor"])
+                made += showdown.claims_chart(d, showdown.claims(self.summ, self.res, self.o))
+                self.assertIn("rps_plain.svg", made)
+                self.assertIn("claims.png", made)
+                for f in made:
+                    self.assertGreater(os.path.getsize(os.path.join(d, f)), 1000, f)
+
+
+if __name__ == "__main__":
+    unittest.main()
