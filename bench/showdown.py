@@ -289,7 +289,7 @@ def main() -> int:
     import io
     buf = io.StringIO()
     buf.write(f"# mpg showdown, {time.strftime('%Y-%m-%d %H:%M')}\n\n")
-    buf.write(f"Command: `{' '.join(sys.argv)}` ({'quick' if a.quick else 'full' if a.full else 'default'} mode, "
+    buf.write(f"Command: `{' '.join(sys.argv)}` ({'smoke' if a.smoke else 'quick' if a.quick else 'full' if a.full else 'default'} mode, "
               f"{elapsed:.0f} s). Machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}. "
               f"{info['gxx']}; {info['go']}; {info['nginx']}; {info['wrk']}; mpg {info['commit']}.\n\n")
     buf.write("Every server answers GET /plaintext with the same response shape (docs/showdown-harness.md); "
