@@ -19,7 +19,7 @@ unsigned hex_value(char c) {
 void ChunkScanner::start() {
   state_ = State::kSizeStart;
   size_ = remaining_ = total_ = 0;
-  line_bytes_ = 0;
+  line_bytes_ = trailer_bytes_ = 0;
   error_ = {};
 }
 
@@ -124,6 +124,7 @@ ScanResult ChunkScanner::scan(const char* p, const char* const end, std::size_t&
         std::size_t n = 0;
         ScanResult r = trailers_.scan(p, end, n);
         p += n;
+        trailer_bytes_ += n;
         if (r == ScanResult::kError) return fail(trailers_.error());
         if (r == ScanResult::kDone) {
           state_ = State::kDone;

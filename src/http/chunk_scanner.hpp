@@ -34,6 +34,24 @@ class ChunkScanner {
   ScanResult scan(const char* p, const char* end, std::size_t& used);
   // error: the rule that broke, after scan returned kError.
   Reject error() const { return error_; }
+  // open_line_bytes: the bytes at the end of what was scanned that belong to a framing line not
+  // yet ended: a chunk-size line, or the trailer section (held whole). The session keeps them
+  // from libhttp-parser until the line (or section) is accepted whole, so the parser never
+  // refuses bytes the scanner would refuse differently once it sees the rest: which rule
+  // refuses a request must not depend on where a read ended (fuzzing found two such cases).
+  std::size_t open_line_bytes() const {
+    switch (state_) {
+      case State::kSize:
+      case State::kSizeBWS:
+      case State::kExtension:
+      case State::kSizeLF:
+        return line_bytes_;
+      case State::kTrailers:
+        return trailer_bytes_;
+      default:
+        return 0;
+    }
+  }
 
  private:
   enum class State : std::uint8_t {
@@ -60,6 +78,7 @@ class ChunkScanner {
   std::uint64_t remaining_ = 0;  // bytes of the current chunk's data still to come
   std::uint64_t total_ = 0;      // sizes of the chunks so far, against max_body
   std::size_t line_bytes_ = 0;   // the current chunk-size line, against max_chunk_line
+  std::size_t trailer_bytes_ = 0;  // the trailer section scanned so far
   Reject error_;
 };
 

@@ -134,6 +134,14 @@ TEST(RfcChunked, HtabAfterChunkSizeIs400WhateverTheSplit) {
   expect_refused(post(kChunkedHead, "0\t\0\r\n\r\n"), detail::kBadChunkSize);
 }
 
+// Regression (fuzz_http_session, trailer_content_length_split): libhttp-parser checks a
+// Content-Length trailer's value, so when a read ended inside the trailer line the parser
+// refused it before the scanner saw the control byte further on. Trailer lines (and chunk-size
+// lines) now reach the parser only once the scanner has accepted them whole.
+TEST(RfcChunked, TrailerLineRefusedTheSameWhateverTheSplit) {
+  expect_refused(post(kChunkedHead, "0\r\nContent-Length: x\a\r\n\r\n"), detail::kBadFieldValue);
+}
+
 TEST(RfcChunked, AnyByteForTheSizeLineLFIs400) {
   // libhttp-parser (non-strict) takes "3\rX" as a size line and "XY" as the data's CRLF.
   expect_refused(post(kChunkedHead, "3\rXabcXY0\r\n\r\n"), detail::kBareCR);

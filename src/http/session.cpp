@@ -102,6 +102,8 @@ struct ServerSession::Impl {
   Phase phase = Phase::kHead;
 
   std::string head_buf;             // the head, when it spans calls or its body does
+  std::string carry;                // chunked framing bytes scanned, not yet given to the parser
+  std::string joined;               // carry + the next input, as the parser reads it
   std::string body_buf;             // the body, when it arrives in pieces
   const char* head_base = nullptr;  // where the parser read the head from
   std::size_t head_len = 0;
@@ -283,31 +285,49 @@ void ServerSession::Impl::parse_head(const char* base, std::size_t len, std::str
 }
 
 const char* ServerSession::Impl::feed_body(const char* p, const char* end, std::string& out) {
-  const char* stop = end;
-  bool scanned_end = false;
-  if (framing.chunked) {
-    std::size_t used = 0;
-    ScanResult r = chunks.scan(p, end, used);
-    if (r == ScanResult::kError) {
-      fail(chunks.error(), out);
+  if (!framing.chunked) {
+    std::size_t n = http_parser_execute(&parser, &settings(), p, end - p);
+    http_errno e = HTTP_PARSER_ERRNO(&parser);
+    if (e != HPE_OK && e != HPE_PAUSED) {
+      fail(reject_parser_error(e, request), out);
       return end;
     }
-    stop = p + used;
-    scanned_end = r == ScanResult::kDone;
+    if (complete) dispatch(out);
+    return p + n;
   }
-  std::size_t n = http_parser_execute(&parser, &settings(), p, stop - p);
+  std::size_t used = 0;
+  ScanResult r = chunks.scan(p, end, used);
+  if (r == ScanResult::kError) {
+    fail(chunks.error(), out);
+    return end;
+  }
+  bool scanned_end = r == ScanResult::kDone;
+  // The parser gets what the scanner has accepted except a framing line not yet ended (see
+  // ChunkScanner::open_line_bytes); those bytes wait in `carry` for the rest of their line.
+  std::size_t open = chunks.open_line_bytes();
+  const char* base = p;
+  std::size_t avail = used;
+  if (!carry.empty()) {
+    joined.assign(carry);
+    joined.append(p, used);
+    base = joined.data();
+    avail = joined.size();
+  }
+  std::size_t give = avail - open;
+  std::size_t n = give ? http_parser_execute(&parser, &settings(), base, give) : 0;
   http_errno e = HTTP_PARSER_ERRNO(&parser);
   if (e != HPE_OK && e != HPE_PAUSED) {
     fail(reject_parser_error(e, request), out);
     return end;
   }
   // The parser and the ChunkScanner must agree on where a chunked body ends.
-  if (framing.chunked && (complete != scanned_end || p + n != stop)) {
+  if (complete != scanned_end || n != give) {
     fail(kMalformed, out);
     return end;
   }
+  carry.assign(base + give, open);
   if (complete) dispatch(out);
-  return p + n;
+  return p + used;
 }
 
 void ServerSession::Impl::dispatch(std::string& out) {
@@ -350,6 +370,8 @@ void ServerSession::Impl::next_request() {
   release_if_large(head_buf, limits.retain_bytes);
   release_if_large(body_buf, limits.retain_bytes);
   release_if_large(response.body, limits.retain_bytes);
+  carry.clear();
+  release_if_large(joined, limits.retain_bytes);
   head.start_request();
   framing = {};
   head_base = nullptr;
