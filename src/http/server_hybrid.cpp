@@ -103,6 +103,10 @@ struct HybridServer::Impl {
   std::uint64_t accept_logs_suppressed = 0;    // loops[0]'s thread only
   std::atomic<bool> draining{false};
   std::atomic<std::uint64_t> accepted{0}, open{0}, header_timeouts{0}, idle_closes{0};
+  // running: connection goroutines not yet finished. A goroutine that closed its connection
+  // still runs for a moment after `open` dropped; shutdown waits for this to reach zero before
+  // the server may be destroyed (TSan found the destructor racing the last goroutine).
+  std::atomic<std::uint64_t> running{0};
 
   // --- loop side ---
   void notify(Conn* c) {
@@ -121,7 +125,11 @@ struct HybridServer::Impl {
     }
   }
   void spawn(Conn* c) {
-    mpg::go([this, c] { run(c); });
+    running.fetch_add(1, std::memory_order_relaxed);
+    mpg::go([this, c] {
+      run(c);
+      running.fetch_sub(1, std::memory_order_release);  // the goroutine's last touch of *this
+    });
   }
   void add_conn(Loop* l, int fd, std::string ip) {
     auto c = std::make_unique<Conn>(this, l, fd, std::move(ip));
@@ -426,6 +434,12 @@ void HybridServer::shutdown(std::chrono::milliseconds grace) {
   mpg::blocking([&] {
     for (auto& l : im->loops) l->thread.join();
   });
+  // The loops are gone, so nothing spawns any more; wait for the goroutines already spawned.
+  // (Every one of them has closed its connection or been shut down by the forced sweep above,
+  // so each is at most a few steps from its end; the bound only guards against a bug.)
+  auto last = Clock::now() + std::chrono::seconds(5);
+  while (im->running.load(std::memory_order_acquire) > 0 && Clock::now() < last)
+    mpg::sleep_for(std::chrono::milliseconds(1));
   mpg::detail::sched->external_refs.fetch_sub(1, std::memory_order_acq_rel);
 }
 
