@@ -200,7 +200,7 @@ void acquirep(M* m, P* p) {
   if (sched->sysmon_deep.load(std::memory_order_relaxed)) sysmon_wake();
   P* prev = m->p;
   m->p = p;
-  p->m.store(m, std::memory_order_relaxed);
+  p->m.store(m, std::memory_order_release);  // sysmon reads the M through it (TSan, CI)
   p->status.store(PStatus::Running, std::memory_order_release);
   if (prev != p) pin_to_cpu(m, p);
 }

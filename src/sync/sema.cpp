@@ -35,6 +35,7 @@ void Sema::acquire_slow(bool lifo, int reason) {
     if (try_acquire()) {
       nwait_.fetch_sub(1, std::memory_order_seq_cst);
       lock_.unlock();
+      settle();
       return;
     }
     SemaWaiter w{g};
@@ -48,19 +49,34 @@ void Sema::acquire_slow(bool lifo, int reason) {
       tail_ = &w;
     }
     park(static_cast<WaitReason>(reason), unlock_lock, &lock_);
-    if (w.ticket || try_acquire()) return;
+    if (w.ticket || try_acquire()) {
+      settle();
+      return;
+    }
+  }
+}
+
+void Sema::settle_slow() {
+  while (releasing_.load(std::memory_order_acquire) != 0) {
+    if (current_g()) mpg::yield();  // the releaser may need this P to finish (procs=1)
+    else cpu_relax();
   }
 }
 
 void Sema::release(bool handoff) {
+  releasing_.fetch_add(1, std::memory_order_seq_cst);  // before the unit: see settle()
   count_.fetch_add(1, std::memory_order_seq_cst);
   // No waiter: done. This read must follow the increment (seq_cst), or a waiter that counted
   // itself and re-checked the count in between would sleep through our unit.
-  if (nwait_.load(std::memory_order_seq_cst) == 0) return;
+  if (nwait_.load(std::memory_order_seq_cst) == 0) {
+    releasing_.fetch_sub(1, std::memory_order_release);
+    return;
+  }
   lock_.lock();
   SemaWaiter* w = head_;
   if (!w) {
     lock_.unlock();
+    releasing_.fetch_sub(1, std::memory_order_release);
     return;
   }
   head_ = w->next;
@@ -69,7 +85,9 @@ void Sema::release(bool handoff) {
   if (handoff && try_acquire()) w->ticket = true;
   lock_.unlock();
   bool ticket = w->ticket;  // w lives on the waiter's stack: read before it runs
-  ready(w->g);
+  G* g = w->g;
+  releasing_.fetch_sub(1, std::memory_order_release);  // the last touch of this Sema
+  ready(g);
   if (handoff && ticket) mpg::yield();  // let the new owner run now (Go's goyield)
 }
 

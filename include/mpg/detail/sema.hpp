@@ -27,7 +27,10 @@ class Sema {
   // acquire: takes one unit, parking the goroutine until one is released. lifo: queue at the
   // front (a waiter that already waited, Go's Mutex starvation rule). reason: a WaitReason.
   void acquire(bool lifo, int reason) {
-    if (try_acquire()) return;
+    if (try_acquire()) {
+      settle();
+      return;
+    }
     acquire_slow(lifo, reason);
   }
   // release: adds one unit and wakes one waiter. handoff: the unit goes straight to the waiter,
@@ -38,8 +41,18 @@ class Sema {
 
  private:
   void acquire_slow(bool lifo, int reason);
+  // settle: the unit just taken may come from a release() that has not yet left this Sema (it
+  // still looks at nwait_ after adding the unit). Return only once every such releaser is out,
+  // so the caller may destroy the object the Sema lives in (a WaitGroup on a stack, a Mutex
+  // freed by its last owner). Go's semaphores live in a global table and need no such wait;
+  // TSan found the use-after-scope in CI (WaitGroup.ReuseAcrossRounds).
+  void settle() {
+    if (releasing_.load(std::memory_order_acquire) != 0) settle_slow();
+  }
+  void settle_slow();
   std::atomic<std::uint32_t> count_;
   std::atomic<std::uint32_t> nwait_{0};
+  std::atomic<std::uint32_t> releasing_{0};  // release() calls still touching this Sema
   Lock lock_;
   SemaWaiter* head_ = nullptr;  // (lock_)
   SemaWaiter* tail_ = nullptr;  // (lock_)
