@@ -13,7 +13,7 @@ report.md, charts as SVG and PNG through gnuplot) and results/latest/.
 
     python3 bench/showdown.py [--quick | --full] [--bin build/bin] [--out results] [--no-micro]
 
-Default: about six minutes (one repetition; 100, 1,000 and 10,000 connections; 1,000 and
+Default: 3.5 minutes of load and idle runs measured here, plus the micro table (one repetition; 100, 1,000 and 10,000 connections; 1,000 and
 10,000 idle). --quick: about a minute (100 and 1,000 connections, 1,000 idle, no micro).
 --full: three repetitions, interleaved A B C / B C A / C A B, longer runs, ~19,000 idle.
 --smoke: CI's end-to-end check (100 connections, 2 s runs, 100 idle, no micro).
