@@ -81,6 +81,12 @@ inline const char* value_run(const char* p, const char* end) {
 
 constexpr char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c + ('a' - 'A')) : c; }
 
+// hex_value: the value of a HEXDIG (`is(c, kHex)` must hold): chunk sizes, percent-encoding.
+constexpr unsigned hex_value(char c) {
+  if (c >= '0' && c <= '9') return unsigned(c - '0');
+  return unsigned(ascii_lower(c) - 'a' + 10);
+}
+
 // iequals: ASCII case-insensitive equality (field names, codings and methods are ASCII).
 constexpr bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;

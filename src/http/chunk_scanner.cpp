@@ -7,14 +7,6 @@
 #include "http/chars.hpp"
 
 namespace mpg::http::detail {
-namespace {
-
-unsigned hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  return ascii_lower(c) - 'a' + 10;
-}
-
-}  // namespace
 
 void ChunkScanner::start() {
   state_ = State::kSizeStart;

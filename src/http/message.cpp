@@ -33,6 +33,10 @@ void Request::clear() {
   keep_alive = true;
   headers.clear();
   params.clear();
+  route = {};
+  route_index_ = 0;
+  route_status_ = 404;
+  decoded_.clear();
 }
 
 namespace {

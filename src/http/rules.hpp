@@ -57,6 +57,10 @@ inline constexpr Reject kChunkLineTooLong{400, "chunk-size line too long (RFC 91
 inline constexpr Reject kBadChunkEnd{400, "chunk data not followed by CRLF (RFC 9112 §7.1)"};
 inline constexpr Reject kBadExpect{417, "unsupported expectation (RFC 9110 §10.1.1)"};
 
+// Routing (Router, not the session: the request is framed fine, so the connection lives on).
+inline constexpr Reject kBadPercentEncoding{400,
+                                            "malformed percent-encoding in path (RFC 3986 §2.1)"};
+
 // Anything else libhttp-parser refuses, and its internal disagreements with our scanners.
 inline constexpr Reject kMalformed{400, "malformed request (RFC 9112 §2.2)"};
 inline constexpr Reject kHeaderTimeout{408, "request header not received in time"};

@@ -15,10 +15,18 @@ namespace mpg::http {
 //
 // A pattern is a path whose segments are literals or "{name}" parameters: "/kv/{key}" matches
 // "/kv/a" (param "key" = "a") but not "/kv" or "/kv/a/b"; a parameter matches one non-empty
-// segment. Paths are compared as sent, not percent-decoded. The first route registered that
-// matches the method and path wins. HEAD is served by a GET route when no HEAD route matches
-// (RFC 9110 §9.3.2; the session drops the body). No route for the path: 404. Routes for the
-// path but not the method: 405 with Allow (RFC 9110 §15.5.6).
+// segment. The path is split on '/' first and each segment percent-decoded after (RFC 3986
+// §2.1), so "%2F" never separates segments: "/kv/a%2Fb" matches "/kv/{key}" with key "a/b".
+// Literals compare with the decoded segment (a pattern's literals are decoded too, so "/a%20b"
+// and "/a b" are one pattern); a path with a malformed escape ("%G1", a truncated "%4") gets 400.
+// Request::path and target stay as sent. The first route registered that matches the method and
+// path wins. HEAD is served by a GET route when no HEAD route matches (RFC 9110 §9.3.2; the
+// session drops the body). No route for the path: 404. Routes for the path but not the method:
+// 405 with Allow (RFC 9110 §15.5.6).
+//
+// handler() routes first and then runs the middleware around the chosen route's handler (or
+// the Router's own 400/404/405), so middleware sees Request::route and params before it calls
+// the next handler: a limiter's refusal is still labelled with the route it refused.
 class Router {
  public:
   Router();
@@ -37,23 +45,30 @@ class Router {
   // use: adds a middleware around everything registered, before or after it.
   Router& use(Middleware m);
 
-  // dispatch: routes one request (sets req.params), without the middleware.
+  // dispatch: routes one request (sets req.route and req.params) and runs its handler, without
+  // the middleware.
   void dispatch(const Request& req, Response& res) const;
   // handler: the middleware chain around dispatch; what a ServerSession calls.
   const Handler& handler() const { return chain_; }
 
  private:
   struct Segment {
-    std::string text;  // the literal, or the parameter's name
+    std::string text;  // the literal (percent-decoded), or the parameter's name
     bool param = false;
   };
   struct Route {
     std::string method;
+    std::string pattern;  // as registered: what Request::route shows
     std::vector<Segment> segments;
     Handler handler;
   };
 
-  static bool match(const Route& r, std::string_view path, std::vector<Param>& params);
+  // resolve: sets req.route, req.params and the verdict invoke() acts on.
+  void resolve(const Request& req) const;
+  // invoke: runs the handler resolve() chose, or answers 400, 404 or 405.
+  void invoke(const Request& req, Response& res) const;
+  void method_not_allowed(const Request& req, Response& res) const;
+  static bool match(const Route& r, const Request& req, bool escaped);
   void compose();
 
   std::vector<Route> routes_;
