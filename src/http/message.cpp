@@ -112,11 +112,20 @@ void Response::json(std::string_view content, int code) {
   body.assign(content);
 }
 
+void Response::write_chunk(std::string_view data) {
+  chunked_ = true;
+  if (data.empty()) return;  // RFC 9112 §7.1: a chunk of size 0 is the last-chunk
+  body.append(data);
+  chunk_ends_.push_back(body.size());
+}
+
 void Response::clear() {
   status = 200;
   body.clear();
   fields_.clear();
+  chunk_ends_.clear();
   close_ = false;
+  chunked_ = false;
 }
 
 }  // namespace mpg::http

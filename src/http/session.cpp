@@ -347,11 +347,13 @@ void ServerSession::Impl::dispatch(std::string& out) {
     response.clear();
     response.text("Internal Server Error\n", 500);
   }
-  close = close || response.closes_connection();
+  // A streamed body to an HTTP/1.0 client ends at the close (RFC 9112 §6.1, §6.3 item 8).
+  const BodyFraming framing = body_framing(response, request.version_minor);
+  close = close || response.closes_connection() || framing == BodyFraming::kClose;
   ConnectionField conn = close                        ? ConnectionField::kClose
                          : request.version_minor == 0 ? ConnectionField::kKeepAlive
                                                       : ConnectionField::kNone;
-  append_response(out, response, request.is_head(), conn);
+  append_response(out, response, request.is_head(), conn, framing);
   if (close) {
     phase = Phase::kClosed;
   } else {
@@ -370,6 +372,9 @@ void ServerSession::Impl::next_request() {
   release_if_large(head_buf, limits.retain_bytes);
   release_if_large(body_buf, limits.retain_bytes);
   release_if_large(response.body, limits.retain_bytes);
+  // A body streamed in many small pieces leaves a long list of their ends: let it go too.
+  if (response.chunk_ends().capacity() * sizeof(std::size_t) > limits.retain_bytes)
+    response = Response();
   carry.clear();
   release_if_large(joined, limits.retain_bytes);
   head.start_request();
