@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include "http/servers_test_util.hpp"
+#include "http/test_support.hpp"
+#include "mpg/kit/http_metrics.hpp"
+#include "mpg/kit/registry.hpp"
 
 namespace mpg::http {
 namespace {
@@ -268,6 +271,74 @@ TEST_P(Servers, GracefulShutdownUnderLoad) {
   EXPECT_FALSE(late.connected());
 }
 
+// A streamed response: chunked to HTTP/1.1 (RFC 9112 §7.1), the connection kept; to HTTP/1.0,
+// the body as it is and the close as its end (RFC 9112 §6.1, §6.3).
+TEST_P(Servers, StreamedResponseChunkedOrCloseDelimited) {
+  Running s(GetParam());
+  Client c(s.port());
+  ASSERT_TRUE(c.send(get("/stream/3") + get("/plaintext")));
+  auto raw = c.until("\r\n0\r\n\r\n");
+  ASSERT_TRUE(raw);
+  EXPECT_EQ(test::normalize_date(*raw),
+            "HTTP/1.1 200 OK\r\nServer: mpg\r\nDate: <date>\r\nContent-Type: text/plain\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n8\r\npiece 0\n\r\n8\r\npiece 1\n\r\n8\r\npiece 2\n"
+            "\r\n0\r\n\r\n");
+  auto r = c.response();  // the connection goes on after the last-chunk
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "Hello, World!");
+  Client old(s.port());
+  ASSERT_TRUE(old.send("GET /stream/2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  auto all = old.to_eof();
+  ASSERT_TRUE(all);
+  EXPECT_EQ(test::normalize_date(*all),
+            "HTTP/1.1 200 OK\r\nServer: mpg\r\nDate: <date>\r\nContent-Type: text/plain\r\n"
+            "Connection: close\r\n\r\npiece 0\npiece 1\n");
+}
+
+// Routing decodes each segment after the split (RFC 3986 §2.1): "%2F" stays inside the
+// parameter; a malformed escape is 400 and the connection serves on.
+TEST_P(Servers, PercentDecodedRoutingAndMalformedEscapes) {
+  Running s(GetParam());
+  Client c(s.port());
+  ASSERT_TRUE(c.send(get("/n/a%2Fb%20c") + get("/n/%G1") + get("/n/7")));
+  auto r = c.response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "a/b c");
+  r = c.response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(r->header("Connection"), "");
+  r = c.response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "7");
+}
+
+// /metrics counts requests by the pattern that matched, never the path.
+TEST_P(Servers, MetricsAreLabelledByRoute) {
+  kit::Registry registry;
+  kit::HttpMetrics metrics(registry, {.buckets = {10}});
+  Running s(GetParam(), {}, 2, {}, [&](Router& router) {
+    router.use(metrics.middleware());
+    router.get("/metrics", registry.handler());
+  });
+  Client c(s.port());
+  ASSERT_TRUE(c.send(get("/n/1") + get("/n/2") + get("/n/x%2Fy") + get("/missing") + get("/stream/1")));
+  for (int i = 0; i < 4; i++) ASSERT_TRUE(c.response()) << i;
+  ASSERT_TRUE(c.until("\r\n0\r\n\r\n"));
+  ASSERT_TRUE(c.send(get("/metrics")));
+  auto r = c.response();
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->body.find("http_requests_total{code=\"200\",method=\"GET\",route=\"/n/{i}\"} 3\n"),
+            std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("http_requests_total{code=\"404\",method=\"GET\",route=\"unmatched\"} 1\n"),
+            std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("http_requests_total{code=\"200\",method=\"GET\",route=\"/stream/{n}\"} 1\n"),
+            std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("http_request_duration_seconds_count{route=\"/n/{i}\"} 3\n"),
+            std::string::npos) << r->body;
+  EXPECT_EQ(r->body.find("/n/1"), std::string::npos);  // no path became a label
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, Servers, ::testing::Values(Model::Goroutine, Model::Reactor, Model::Hybrid),
                          [](const ::testing::TestParamInfo<Model>& i) { return std::string(model_name(i.param)); });
 
@@ -294,6 +365,25 @@ TEST(ServersAgree, ByteIdenticalResponses) {
     outs.push_back(all);
   }
   ASSERT_FALSE(outs[0].empty());
+  EXPECT_EQ(outs[0], outs[1]);
+  EXPECT_EQ(outs[0], outs[2]);
+}
+
+// Streamed, decoded and refused-escape responses are the same bytes from all three servers, and
+// so is the close-delimited body an HTTP/1.0 client gets.
+TEST(ServersAgree, StreamedAndDecodedByteIdentical) {
+  std::string reqs = get("/stream/3") + get("/n/a%2Fb") + get("/n/%zz") +
+                     "HEAD /stream/2 HTTP/1.1\r\nHost: t\r\n\r\n" + "GET /stream/2 HTTP/1.0\r\n\r\n";
+  std::vector<std::string> outs;
+  for (Model m : {Model::Goroutine, Model::Reactor, Model::Hybrid}) {
+    Running s(m);
+    Client c(s.port());
+    ASSERT_TRUE(c.send(reqs));
+    auto all = c.to_eof();  // the last response ends with the close
+    ASSERT_TRUE(all) << model_name(m);
+    outs.push_back(test::normalize_date(*all));
+  }
+  EXPECT_NE(outs[0].find("\r\n\r\npiece 0\npiece 1\n"), std::string::npos) << outs[0];
   EXPECT_EQ(outs[0], outs[1]);
   EXPECT_EQ(outs[0], outs[2]);
 }

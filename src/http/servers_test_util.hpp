@@ -11,12 +11,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <future>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "mpg/http/request.hpp"
@@ -35,6 +37,11 @@ inline void add_routes(Router& r) {
   r.get("/plaintext", [](const Request&, Response& res) { res.text("Hello, World!"); });
   r.get("/ip", [](const Request& req, Response& res) { res.text(req.remote_ip); });
   r.get("/n/{i}", [](const Request& req, Response& res) { res.text(req.param("i")); });
+  r.get("/stream/{n}", [](const Request& req, Response& res) {  // n pieces, chunked
+    res.set_content_type("text/plain");
+    for (int i = 0, n = std::atoi(std::string(req.param("n")).c_str()); i < n; i++)
+      res.write_chunk("piece " + std::to_string(i) + "\n");
+  });
   r.post("/echo", [](const Request& req, Response& res) { res.text(req.body); });
   r.get("/throw", [](const Request&, Response&) -> void { throw std::runtime_error("boom"); });
   r.get("/block", [](const Request&, Response& res) {
@@ -47,12 +54,15 @@ inline void add_routes(Router& r) {
   });
 }
 
-// Running: a server of one model inside its own mpg::run on a background thread.
+// Running: a server of one model inside its own mpg::run on a background thread. `setup` may add
+// middleware or routes to the router (after add_routes).
 class Running {
  public:
-  Running(Model model, Limits limits = {}, int loops = 2, std::function<void(ServerOptions&)> tweak = {})
+  Running(Model model, Limits limits = {}, int loops = 2, std::function<void(ServerOptions&)> tweak = {},
+          const std::function<void(Router&)>& setup = {})
       : model_(model) {
     add_routes(router_);
+    if (setup) setup(router_);
     std::promise<std::uint16_t> port;
     auto port_f = port.get_future();
     thread_ = std::thread([this, limits, loops, tweak, &port] {
@@ -174,6 +184,32 @@ class Client {
       char tmp[65536];
       ssize_t k = ::recv(fd_, tmp, sizeof tmp, 0);
       if (k <= 0) return std::nullopt;
+      buf_.append(tmp, std::size_t(k));
+    }
+  }
+  // until: the bytes up to and including the first `marker` (read as needed), or nullopt on
+  // EOF/timeout; for responses the Content-Length parser above cannot frame (chunked).
+  std::optional<std::string> until(std::string_view marker) {
+    for (;;) {
+      auto at = buf_.find(marker);
+      if (at != std::string::npos) {
+        std::string r = buf_.substr(0, at + marker.size());
+        buf_.erase(0, at + marker.size());
+        return r;
+      }
+      char tmp[65536];
+      ssize_t k = ::recv(fd_, tmp, sizeof tmp, 0);
+      if (k <= 0) return std::nullopt;
+      buf_.append(tmp, std::size_t(k));
+    }
+  }
+  // to_eof: every byte until the server closes (a close-delimited body), or nullopt on timeout.
+  std::optional<std::string> to_eof() {
+    for (;;) {
+      char tmp[65536];
+      ssize_t k = ::recv(fd_, tmp, sizeof tmp, 0);
+      if (k == 0) return std::exchange(buf_, {});
+      if (k < 0) return std::nullopt;
       buf_.append(tmp, std::size_t(k));
     }
   }
