@@ -7,7 +7,9 @@
 //             [--max-inflight 100] [--max-conns 16000]
 //
 // The production kit (docs/kit.md) wraps every handler unless --bare: a drain for graceful
-// shutdown (outermost), Prometheus metrics (/metrics), the rate limits (off unless --rate or
+// shutdown (outermost), Prometheus metrics (/metrics: http_requests_total{code,method,route} and
+// http_request_duration_seconds{route}, the route being the pattern that matched, "/kv/{key}"
+// for every key, "unmatched" for 404s and the like), the rate limits (off unless --rate or
 // --client-rate; 429 with Retry-After) and the concurrency limit (the seed's 100; 503 with
 // Retry-After). The connection manager (limit with an 80% alarm) is always on.
 // Prints "listening <port>" once it accepts, nothing per request, and on SIGINT/SIGTERM shuts
