@@ -105,6 +105,10 @@ Router& Router::use(Middleware m) {
 }
 
 void Router::compose() {
+  if (middleware_.empty()) {  // the common bare case: one call fewer
+    chain_ = [this](const Request& req, Response& res) { dispatch(req, res); };
+    return;
+  }
   Handler h = [this](const Request& req, Response& res) { invoke(req, res); };
   for (auto it = middleware_.rbegin(); it != middleware_.rend(); ++it) h = (*it)(std::move(h));
   chain_ = [this, inner = std::move(h)](const Request& req, Response& res) {
