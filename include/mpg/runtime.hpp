@@ -22,16 +22,9 @@ struct GoOptions {
 // new G goes to the spawning P's runnext, as Go's newproc does.
 template <class F>
 void go(GoOptions opts, F&& f, const std::source_location& where = std::source_location::current()) {
-  using Fn = std::decay_t<F>;
   detail::SpawnSlot s = detail::spawn_begin(opts.stack_size);
-  if constexpr (sizeof(Fn) <= detail::kInlineClosureBytes && alignof(Fn) <= detail::kInlineClosureAlign) {
-    ::new (s.storage) Fn(std::forward<F>(f));
-    detail::spawn_commit(s.g, &detail::invoke_closure<Fn>, &detail::destroy_closure<Fn>, where);
-  } else {
-    using B = detail::Boxed<Fn>;
-    ::new (s.storage) B{new Fn(std::forward<F>(f))};
-    detail::spawn_commit(s.g, &detail::invoke_closure<B>, &detail::destroy_closure<B>, where);
-  }
+  detail::ClosureFns fns = detail::place_closure(s.storage, std::forward<F>(f));
+  detail::spawn_commit(s.g, fns.invoke, fns.destroy, where);
 }
 template <class F>
 void go(F&& f, const std::source_location& where = std::source_location::current()) {

@@ -89,7 +89,13 @@ struct alignas(64) G {
   std::source_location created_at{};
   G* alllink = nullptr;          // all Gs ever carved, for the dump (append-only, under allg lock)
 
-  void set_status(GStatus from, GStatus to);
+  // set_status: the one writer of status; a transition from any other state is a runtime bug
+  // (fatal). Inline: several run per channel hand-off.
+  void set_status(GStatus from, GStatus to) {
+    if (status.load(std::memory_order_relaxed) != from) [[unlikely]] bad_status(from, to);
+    status.store(to, std::memory_order_release);
+  }
+  [[noreturn]] void bad_status(GStatus from, GStatus to) const;
   char* closure_area() const;    // where the closure lives (just below the G)
 };
 

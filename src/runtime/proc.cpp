@@ -50,15 +50,11 @@ const char* wait_reason_string(WaitReason r) {
   return "?";
 }
 
-void G::set_status(GStatus from, GStatus to) {
-  GStatus cur = status.load(std::memory_order_relaxed);
-  if (cur != from) {
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "mpg: goroutine %llu: bad status transition %d -> %d (status is %d)",
-                  static_cast<unsigned long long>(id), int(from), int(to), int(cur));
-    fatal(buf, false);
-  }
-  status.store(to, std::memory_order_release);
+void G::bad_status(GStatus from, GStatus to) const {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "mpg: goroutine %llu: bad status transition %d -> %d (status is %d)",
+                static_cast<unsigned long long>(id), int(from), int(to), int(status.load(std::memory_order_relaxed)));
+  fatal(buf, false);
 }
 
 char* G::closure_area() const {
@@ -212,10 +208,9 @@ SpawnSlot spawn_begin(std::size_t stack_size) {
   return {g, g->closure_area()};
 }
 
-void spawn_commit(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where) {
-  M* m = current_m();
-  P* p = m ? m->p : nullptr;
-  G* parent = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
+// spawn_init: everything a fresh G needs before it may run; Idle -> Runnable.
+static void spawn_init(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where,
+                       G* parent) {
   g->id = new_goid();
   g->invoke = invoke;
   g->destroy = destroy;
@@ -227,6 +222,13 @@ void spawn_commit(G* g, void (*invoke)(void*), void (*destroy)(void*), const std
   g->lowwater = reinterpret_cast<std::uintptr_t>(g->stack.hi());
   __atomic_store_n(&g->ctx, bctx::make_fcontext(g->closure_area(), g->fiber.stack_size, &g_entry), __ATOMIC_RELAXED);
   g->set_status(GStatus::Idle, GStatus::Runnable);
+}
+
+void spawn_commit(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where) {
+  M* m = current_m();
+  P* p = m ? m->p : nullptr;
+  G* parent = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
+  spawn_init(g, invoke, destroy, where, parent);
   if (p) {
     p->spawned.store(p->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     // A spawner that fills its P's ring (a loop of go() calls) steps aside to the global queue
@@ -251,6 +253,18 @@ void spawn_commit(G* g, void (*invoke)(void*), void (*destroy)(void*), const std
   if (parent && parent->preempt.load(std::memory_order_relaxed) && parent->status.load(std::memory_order_relaxed) == GStatus::Running)
     preempt_now(parent);
 }
+
+void spawn_prepare(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where,
+                   G** head, G** tail) {
+  M* m = current_m();
+  spawn_init(g, invoke, destroy, where, m ? m->curg.load(std::memory_order_relaxed) : nullptr);
+  g->schedlink = nullptr;
+  if (*tail) (*tail)->schedlink = g;
+  else *head = g;
+  *tail = g;
+}
+
+void spawn_inject(G* head, int n) { inject_runnable(head, n); }
 
 void destroy_g_closure(G* g) {
   if (g->invoke && !g->started && g->destroy) g->destroy(g->closure);

@@ -237,6 +237,10 @@ void startm(P* p, bool spinning) {
 void wakep() {
   // Step 2 of the submitter's protocol: the G is published; now a full fence, then look.
   std::atomic_thread_fence(std::memory_order_seq_cst);
+  wakep_unfenced();
+}
+
+void wakep_unfenced() {
   if (sched->npidle.load(std::memory_order_relaxed) == 0) return;
   if (sched->nmspinning.load(std::memory_order_relaxed) != 0) return;
   int zero = 0;

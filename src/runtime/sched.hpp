@@ -173,6 +173,9 @@ void syscall_exit_nop(M* m, G* g);
 bool reacquire_idle_p(M* m);
 // wakep: starts a spinning M if there are idle Ps and no spinner.
 void wakep();
+// wakep_unfenced: wakep without its fence, for a caller whose G is on its own running P (a
+// missed wake-up there costs parallelism, not progress: see ready()).
+void wakep_unfenced();
 // wake_poller: wakes the M sleeping until the next timer if `when` is earlier than its wake-up.
 void wake_poller(std::int64_t when);
 // break_poller: wakes the poller M, wherever it sleeps (futex or epoll_wait).

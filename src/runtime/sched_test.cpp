@@ -483,3 +483,44 @@ TEST(Sched, GlobalQueueNotStarvedByYielders) {
 }
 
 }  // namespace
+
+namespace {
+
+// A SpawnBatch made on a thread outside the runtime: nothing runs before flush(), everything
+// runs after it, each exactly once, at every procs value; a batch left unflushed is flushed by
+// its destructor.
+TEST(Sched, SpawnBatchFromAForeignThreadRunsEachGoroutineOnceAfterFlush) {
+  for (int procs : {1, 2, 4}) {
+    constexpr int kN = 1000;
+    std::vector<std::atomic<int>> hits(2 * kN);
+    int ran_before_flush = -1;
+    mpg::run(
+        [&] {
+          mpg::WaitGroup wg;
+          wg.add(2 * kN);
+          mpg::blocking([&] {
+            std::thread t([&] {
+              mpg::detail::SpawnBatch batch;
+              for (int i = 0; i < kN; i++) batch.add([&, i] { hits[std::size_t(i)]++; wg.done(); });
+              EXPECT_EQ(batch.size(), kN);
+              std::this_thread::sleep_for(20ms);  // ample time for a queued G to have run
+              int sum = 0;
+              for (auto& h : hits) sum += h.load();
+              ran_before_flush = sum;
+              batch.flush();
+              EXPECT_EQ(batch.size(), 0);
+              mpg::detail::SpawnBatch second;  // flushed by its destructor
+              for (int i = kN; i < 2 * kN; i++) second.add([&, i] { hits[std::size_t(i)]++; wg.done(); });
+            });
+            t.join();
+            return 0;
+          });
+          wg.wait();
+        },
+        mpg::Config{.procs = procs});
+    EXPECT_EQ(ran_before_flush, 0) << "procs=" << procs;
+    for (int i = 0; i < 2 * kN; i++) ASSERT_EQ(hits[std::size_t(i)].load(), 1) << "goroutine " << i << " procs=" << procs;
+  }
+}
+
+}  // namespace

@@ -95,15 +95,18 @@ static bool chan_send_impl(ChanCore* c, void* src, bool block) {
     send_direct(c, sg, src);
     c->lock.unlock();
     wake_waiter(sg);
+    check_preempt();
     return true;
   }
   if (c->count.load(std::memory_order_relaxed) < c->cap) {
     buffer_put(c, src);
     c->lock.unlock();
+    check_preempt();
     return true;
   }
   if (!block) {
     c->lock.unlock();
+    check_preempt();
     return false;
   }
   G* g = current_g();
@@ -121,36 +124,35 @@ static bool chan_send_impl(ChanCore* c, void* src, bool block) {
   return true;
 }
 
-void chan_send(ChanCore* c, void* src) {
-  chan_send_impl(c, src, true);
-  check_preempt();
-}
-bool chan_try_send(ChanCore* c, void* src) {
-  bool ok = chan_send_impl(c, src, false);
-  check_preempt();
-  return ok;
-}
+// The impls check for preemption where they return without having parked: a G that parked was
+// just scheduled (its flag cleared), so only completions on the spot are runtime entries to check.
+void chan_send(ChanCore* c, void* src) { chan_send_impl(c, src, true); }
+bool chan_try_send(ChanCore* c, void* src) { return chan_send_impl(c, src, false); }
 
 // chan_recv_impl: Go's chanrecv. Returns Empty only when !block.
 static TryRecv chan_recv_impl(ChanCore* c, void* dst, bool block) {
   c->lock.lock();
   if (c->closed && c->count.load(std::memory_order_relaxed) == 0) {
     c->lock.unlock();
+    check_preempt();
     return TryRecv::Closed;
   }
   if (Sudog* sg = c->sendq.dequeue()) {
     recv_direct(c, sg, dst);
     c->lock.unlock();
     wake_waiter(sg);
+    check_preempt();
     return TryRecv::Value;
   }
   if (c->count.load(std::memory_order_relaxed) > 0) {
     buffer_take(c, dst);
     c->lock.unlock();
+    check_preempt();
     return TryRecv::Value;
   }
   if (!block) {
     c->lock.unlock();
+    check_preempt();
     return TryRecv::Empty;
   }
   G* g = current_g();
@@ -167,16 +169,8 @@ static TryRecv chan_recv_impl(ChanCore* c, void* dst, bool block) {
   return sg.success ? TryRecv::Value : TryRecv::Closed;
 }
 
-bool chan_recv(ChanCore* c, void* dst) {
-  bool ok = chan_recv_impl(c, dst, true) == TryRecv::Value;
-  check_preempt();
-  return ok;
-}
-TryRecv chan_try_recv(ChanCore* c, void* dst) {
-  TryRecv r = chan_recv_impl(c, dst, false);
-  check_preempt();
-  return r;
-}
+bool chan_recv(ChanCore* c, void* dst) { return chan_recv_impl(c, dst, true) == TryRecv::Value; }
+TryRecv chan_try_recv(ChanCore* c, void* dst) { return chan_recv_impl(c, dst, false); }
 
 void chan_close(ChanCore* c) {
   if (!c) throw ChannelMisuse("close of nil channel");

@@ -2,7 +2,10 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <source_location>
+#include <type_traits>
+#include <utility>
 
 #include "mpg/config.hpp"
 
@@ -25,6 +28,11 @@ struct SpawnSlot {
 SpawnSlot spawn_begin(std::size_t stack_size);
 // spawn_commit: the closure is in place; make the G runnable (in the current P's runnext).
 void spawn_commit(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where);
+// spawn_prepare: as spawn_commit, but the G joins the list *head..*tail instead of a run queue;
+// spawn_inject makes such a list runnable at once (see SpawnBatch).
+void spawn_prepare(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where,
+                   G** head, G** tail);
+void spawn_inject(G* head, int n);
 
 // run_main: the body of mpg::run: starts the runtime, runs main as the first G, returns its code.
 int run_main(const Config& cfg, int (*invoke)(void*), void* main_closure);
@@ -43,6 +51,60 @@ struct Boxed {
   Fn* fn;
   void operator()() { (*fn)(); }
   ~Boxed() { delete fn; }
+};
+
+// ClosureFns / place_closure: moves f into a fresh G's closure storage (inline, or boxed when
+// too big) and names the functions that run and destroy it.
+struct ClosureFns {
+  void (*invoke)(void*);
+  void (*destroy)(void*);
+};
+template <class F>
+ClosureFns place_closure(void* storage, F&& f) {
+  using Fn = std::decay_t<F>;
+  if constexpr (sizeof(Fn) <= kInlineClosureBytes && alignof(Fn) <= kInlineClosureAlign) {
+    ::new (storage) Fn(std::forward<F>(f));
+    return {&invoke_closure<Fn>, &destroy_closure<Fn>};
+  } else {
+    using B = Boxed<Fn>;
+    ::new (storage) B{new Fn(std::forward<F>(f))};
+    return {&invoke_closure<B>, &destroy_closure<B>};
+  }
+}
+
+// SpawnBatch: goroutines spawned in bursts by a thread outside the runtime (the hybrid server's
+// event loops). go() from such a thread takes the global queue's lock and wakes an M for every
+// goroutine; add() only prepares the G, and flush() makes the whole batch runnable with one lock
+// and at most one wake-up per idle P (Go's injectglist). Not thread-safe: one owner thread. A
+// batch must be flushed: its goroutines run only then.
+class SpawnBatch {
+ public:
+  SpawnBatch() = default;
+  SpawnBatch(const SpawnBatch&) = delete;
+  SpawnBatch& operator=(const SpawnBatch&) = delete;
+  ~SpawnBatch() { flush(); }
+
+  template <class F>
+  void add(F&& f, const std::source_location& where = std::source_location::current()) {
+    SpawnSlot s = spawn_begin(0);
+    ClosureFns fns = place_closure(s.storage, std::forward<F>(f));
+    spawn_prepare(s.g, fns.invoke, fns.destroy, where, &head_, &tail_);
+    n_++;
+  }
+  void flush() {
+    if (!head_) return;
+    G* h = head_;
+    int n = n_;
+    head_ = tail_ = nullptr;
+    n_ = 0;
+    spawn_inject(h, n);
+  }
+  int size() const { return n_; }
+
+ private:
+  G* head_ = nullptr;
+  G* tail_ = nullptr;
+  int n_ = 0;
 };
 
 }  // namespace mpg::detail
