@@ -24,6 +24,7 @@
 //   5. tasks: the queue is swapped out under the lock and run outside it, so a task may queue
 //      more tasks (they run next iteration) and producers never wait on a running task; then
 //      the graveyard again.
+//   6. the before-wait callback, if one is set (work batched over the whole iteration).
 // The wake-up (poller eventfd) is written only by the first queue_in_loop after the loop
 // consumed the previous one; the loop always looks at the queue after wait() returns (step 5),
 // so no wake-up is lost (see Poller::wait).
@@ -90,6 +91,7 @@ void EventLoop::run() {
     graveyard_.clear();
     run_tasks();
     graveyard_.clear();
+    if (before_wait_) before_wait_();
     iterations_++;
   }
   // The last drain: tasks queued before stop() (a final send, a deferred close) still run.
@@ -99,6 +101,7 @@ void EventLoop::run() {
     run_tasks();
     graveyard_.clear();
   }
+  if (before_wait_) before_wait_();
   stop_.store(false, std::memory_order_relaxed);  // run() may be called again
 }
 

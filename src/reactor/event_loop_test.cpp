@@ -104,6 +104,30 @@ TEST(EventLoop, StopFromAnotherThreadDrainsQueuedTasks) {
   EXPECT_EQ(ran, 2);
 }
 
+// The before-wait callback runs at the end of each iteration, after that iteration's tasks, and
+// once more after the final drain (so work batched by the last tasks is not stranded).
+TEST(EventLoop, BeforeWaitRunsAfterEachIterationsTasksAndAfterTheFinalDrain) {
+  EventLoop loop;
+  int tasks = 0, seen_at_last_call = -1, calls = 0;
+  loop.set_before_wait([&] {
+    calls++;
+    seen_at_last_call = tasks;
+  });
+  std::thread t([&] {
+    for (int i = 0; i < 3; i++) {
+      loop.queue_in_loop([&] { tasks++; });
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    loop.stop();
+    loop.queue_in_loop([&] { tasks++; });  // runs in the final drain
+  });
+  loop.run();
+  t.join();
+  EXPECT_EQ(tasks, 4);
+  EXPECT_EQ(seen_at_last_call, 4);  // the last call came after the final drain's task
+  EXPECT_GE(calls, 4);              // at least one per iteration that ran a task, plus the last
+}
+
 TEST(EventLoop, StaleEventsAfterFdReuseNeverReachTheNewHandler) {
   // Two pipes readable in the same batch. Whichever handler runs first closes the other's fd,
   // reuses the number for an empty pipe with a fresh handler, and keeps the old one alive

@@ -63,6 +63,11 @@ class EventLoop {
   void queue_in_loop(Task task);
   // pending_tasks: tasks queued and not yet taken by the loop (any thread, a snapshot).
   std::size_t pending_tasks() const;
+  // set_before_wait: `cb` runs on the loop thread at the end of every iteration (after the
+  // events, timers and tasks; before the next wait), and once more after the last drain in run()
+  // (libuv's prepare handle). For work that is cheaper done once per batch than once per event:
+  // the hybrid server makes the goroutines of a whole batch runnable at once. Loop thread only.
+  void set_before_wait(Task cb) { before_wait_ = std::move(cb); }
 
   // run_after / run_every: a timer on this loop (any thread; the callback runs on the loop).
   TimerId run_after(std::chrono::nanoseconds delay, Task cb);
@@ -113,6 +118,7 @@ class EventLoop {
   std::vector<std::unique_ptr<void, void (*)(void*)>> graveyard_;  // loop thread only
   Clock::time_point now_;
   std::uint64_t iterations_ = 0;
+  Task before_wait_;  // loop thread only
   std::atomic<bool> stop_{false};
 
   mutable std::mutex mu_;
