@@ -31,6 +31,7 @@
 #include "mpg/kit/http_metrics.hpp"
 #include "mpg/kit/rate_limiter.hpp"
 #include "mpg/kit/registry.hpp"
+#include "mpg/kit/scavenger.hpp"
 #include "mpg/http/server.hpp"
 #include "mpg/mpg.hpp"
 #include "processor.hpp"
@@ -38,6 +39,7 @@
 namespace {
 
 constexpr auto kShutdownGrace = std::chrono::milliseconds(5000);
+constexpr auto kScavengeEvery = std::chrono::seconds(1);
 
 bool split_listen(const std::string& s, std::string* host, std::uint16_t* port) {
   auto colon = s.rfind(':');
@@ -119,6 +121,9 @@ int main(int argc, char** argv) {
     registry.gauge_fn("mpg_goroutines", "Live goroutines.", [] { return double(mpg::stats().goroutines); });
     registry.gauge_fn("mpg_threads", "OS threads of the goroutine runtime.", [] { return double(mpg::stats().threads); });
     mpg::kit::Drain drain;
+    // Shared with its goroutine, which may still be inside a tick when main returns.
+    auto scavenger = std::make_shared<mpg::kit::Scavenger>();
+    auto scavenger_stop = std::make_shared<std::atomic<bool>>(false);
     std::optional<mpg::kit::HttpMetrics> metrics;
     std::optional<mpg::kit::RateLimiter> limiter;
     std::optional<mpg::kit::ConcurrencyLimiter> inflight;
@@ -137,6 +142,15 @@ int main(int argc, char** argv) {
         inflight->register_metrics(registry);
         router.use(inflight->middleware());
       }
+      // Free heap memory goes back to the kernel once a second when a burst of closes left
+      // plenty of it (docs/kit.md, the scavenger): RSS follows the load down, as Go's does.
+      scavenger->register_metrics(registry);
+      mpg::go([scavenger, stop = scavenger_stop] {
+        while (!stop->load(std::memory_order_acquire)) {
+          mpg::blocking([&] { return scavenger->tick(); });
+          mpg::sleep_for(kScavengeEvery);
+        }
+      });
     }
     router.get("/metrics", registry.handler());
     const mpg::http::Handler& h = router.handler();
@@ -162,6 +176,7 @@ int main(int argc, char** argv) {
     if (gs) gs->shutdown(kShutdownGrace);
     if (rs) rs->shutdown(kShutdownGrace);
     if (hs) hs->shutdown(kShutdownGrace);
+    scavenger_stop->store(true, std::memory_order_release);
     return 0;
   }, cfg);
 }
