@@ -121,9 +121,9 @@ int main(int argc, char** argv) {
     registry.gauge_fn("mpg_goroutines", "Live goroutines.", [] { return double(mpg::stats().goroutines); });
     registry.gauge_fn("mpg_threads", "OS threads of the goroutine runtime.", [] { return double(mpg::stats().threads); });
     mpg::kit::Drain drain;
-    // Shared with its goroutine, which may still be inside a tick when main returns.
-    auto scavenger = std::make_shared<mpg::kit::Scavenger>();
-    auto scavenger_stop = std::make_shared<std::atomic<bool>>(false);
+    mpg::kit::Scavenger scavenger;
+    mpg::Chan<int> scavenger_stop;  // closed at shutdown
+    mpg::WaitGroup scavenger_done;
     std::optional<mpg::kit::HttpMetrics> metrics;
     std::optional<mpg::kit::RateLimiter> limiter;
     std::optional<mpg::kit::ConcurrencyLimiter> inflight;
@@ -144,13 +144,7 @@ int main(int argc, char** argv) {
       }
       // Free heap memory goes back to the kernel once a second when a burst of closes left
       // plenty of it (docs/kit.md, the scavenger): RSS follows the load down, as Go's does.
-      scavenger->register_metrics(registry);
-      mpg::go([scavenger, stop = scavenger_stop] {
-        while (!stop->load(std::memory_order_acquire)) {
-          mpg::blocking([&] { return scavenger->tick(); });
-          mpg::sleep_for(kScavengeEvery);
-        }
-      });
+      scavenger.register_metrics(registry);
     }
     router.get("/metrics", registry.handler());
     const mpg::http::Handler& h = router.handler();
@@ -168,6 +162,17 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "mpg-httpd: %s\n", e.what());
       return 1;
     }
+    if (!bare) {  // started once nothing can return early: main waits for it at the end
+      scavenger_done.add(1);
+      mpg::go([&scavenger, &scavenger_done, stop = scavenger_stop]() mutable {
+        for (bool running = true; running;) {
+          mpg::blocking([&] { return scavenger.tick(); });
+          mpg::select(mpg::on_recv(stop, [&](std::optional<int>) { running = false; }),
+                      mpg::on_timeout(kScavengeEvery, [] {}));
+        }
+        scavenger_done.done();
+      });
+    }
     std::printf("listening %u\n", unsigned(port));
     std::fflush(stdout);
     int sig = 0;
@@ -176,7 +181,8 @@ int main(int argc, char** argv) {
     if (gs) gs->shutdown(kShutdownGrace);
     if (rs) rs->shutdown(kShutdownGrace);
     if (hs) hs->shutdown(kShutdownGrace);
-    scavenger_stop->store(true, std::memory_order_release);
+    scavenger_stop.close();
+    scavenger_done.wait();  // before the scavenger and the registry it reports to go away
     return 0;
   }, cfg);
 }
