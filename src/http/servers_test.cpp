@@ -94,6 +94,39 @@ TEST_P(Servers, RequestThenFinGetsResponseThenClose) {
   }
 }
 
+// Hybrid: clients hanging up on idle connections are closed by the loop itself, with no
+// goroutine each (a mass disconnect otherwise spawns a goroutine per connection at once, and the
+// runtime's pool keeps their stacks: the soak's RSS after 10,000 closes); a request sent just
+// before the FIN is still answered (RequestThenFinGetsResponseThenClose, all servers).
+TEST(HybridHangup, IdleHangupsAreClosedWithoutAGoroutineEach) {
+  constexpr int kConns = 200;
+  std::atomic<int> closed{0};
+  Running s(Model::Hybrid, {}, 1, [&](ServerOptions& o) { o.on_close = [&] { closed++; }; },
+            [](Router& r) {
+              r.get("/spawned", [](const Request&, Response& res) { res.text(std::to_string(mpg::stats().spawned)); });
+            });
+  std::vector<std::unique_ptr<Client>> idle;
+  for (int i = 0; i < kConns; i++) {
+    idle.push_back(std::make_unique<Client>(s.port()));
+    ASSERT_TRUE(idle.back()->send(get("/plaintext")));
+    ASSERT_TRUE(idle.back()->response()) << i;
+  }
+  Client probe(s.port());
+  auto spawned = [&] {
+    EXPECT_TRUE(probe.send(get("/spawned")));
+    auto r = probe.response();
+    return r ? std::stoull(r->body) : 0ull;
+  };
+  std::this_thread::sleep_for(50ms);  // every burst goroutine has gone idle
+  unsigned long long before = spawned();
+  idle.clear();  // 200 FINs
+  for (int i = 0; i < 200 && closed.load() < kConns; i++) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(closed.load(), kConns);
+  unsigned long long after = spawned();
+  // The probe's own request is one goroutine; a goroutine per hang-up would be 200 more.
+  EXPECT_LE(after - before, 5u) << "goroutines spawned for " << kConns << " hang-ups";
+}
+
 TEST_P(Servers, KeepAliveThousandRequests) {
   Running s(GetParam());
   Client c(s.port());

@@ -222,6 +222,9 @@ static void spawn_init(G* g, void (*invoke)(void*), void (*destroy)(void*), cons
   g->lowwater = reinterpret_cast<std::uintptr_t>(g->stack.hi());
   __atomic_store_n(&g->ctx, bctx::make_fcontext(g->closure_area(), g->fiber.stack_size, &g_entry), __ATOMIC_RELAXED);
   g->set_status(GStatus::Idle, GStatus::Runnable);
+  M* m = current_m();
+  if (P* p = m ? m->p : nullptr) p->spawned.store(p->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  else sched->spawned_outside.fetch_add(1, std::memory_order_relaxed);
 }
 
 void spawn_commit(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where) {
@@ -230,7 +233,6 @@ void spawn_commit(G* g, void (*invoke)(void*), void (*destroy)(void*), const std
   G* parent = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
   spawn_init(g, invoke, destroy, where, parent);
   if (p) {
-    p->spawned.store(p->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     // A spawner that fills its P's ring (a loop of go() calls) steps aside to the global queue
     // once the ring is full: this P (and thieves) then run the Gs it just made while they are
     // hot in cache and TLB, and nothing overflows. Without this the backlog grows to hundreds
@@ -447,6 +449,7 @@ void unlock_os_thread() {
 Stats stats() {
   Stats s;
   if (!sched) return s;
+  s.spawned = sched->spawned_outside.load(std::memory_order_relaxed);
   for (P* p : sched->allp) {
     s.spawned += p->spawned.load(std::memory_order_relaxed);
     s.switches += p->switches.load(std::memory_order_relaxed);

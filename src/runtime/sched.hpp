@@ -143,6 +143,7 @@ struct Sched {
   bool debug_migrate = false;            // MPG_DEBUG=migrate=1: never resume a G on its last M
   std::atomic<std::uint64_t> preempt_async{0}, preempt_refused{0}, preempt_requests{0};
   std::atomic<std::uint64_t> retakes{0};
+  std::atomic<std::uint64_t> spawned_outside{0};  // spawns from threads without a P
   std::atomic<bool> sysmon_deep{false};  // sysmon sleeps until woken (every P idle)
   Note sysmon_note;
 };

@@ -494,8 +494,10 @@ TEST(Sched, SpawnBatchFromAForeignThreadRunsEachGoroutineOnceAfterFlush) {
     constexpr int kN = 1000;
     std::vector<std::atomic<int>> hits(2 * kN);
     int ran_before_flush = -1;
+    std::uint64_t spawned = 0;
     mpg::run(
         [&] {
+          std::uint64_t spawned_before = mpg::stats().spawned;
           mpg::WaitGroup wg;
           wg.add(2 * kN);
           mpg::blocking([&] {
@@ -516,9 +518,11 @@ TEST(Sched, SpawnBatchFromAForeignThreadRunsEachGoroutineOnceAfterFlush) {
             return 0;
           });
           wg.wait();
+          spawned = mpg::stats().spawned - spawned_before;
         },
         mpg::Config{.procs = procs});
     EXPECT_EQ(ran_before_flush, 0) << "procs=" << procs;
+    EXPECT_EQ(spawned, std::uint64_t(2 * kN)) << "stats().spawned counts spawns from outside the runtime";
     for (int i = 0; i < 2 * kN; i++) ASSERT_EQ(hits[std::size_t(i)].load(), 1) << "goroutine " << i << " procs=" << procs;
   }
 }
