@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "mpg/kit/registry.hpp"
+#include "runtime/test_util.hpp"
 
 namespace {
 
@@ -18,15 +19,6 @@ constexpr bool kSanitized = true;
 #else
 constexpr bool kSanitized = false;
 #endif
-
-long rss_bytes() {
-  long pages = 0, resident = 0;
-  if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
-    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-    std::fclose(f);
-  }
-  return resident * sysconf(_SC_PAGESIZE);
-}
 
 // Fragmented: 32 MiB in 4 KiB blocks (below the mmap threshold, so from the heap), every block
 // touched; then all but one block in sixteen are freed. Each freed run spans whole pages, but
@@ -50,9 +42,9 @@ TEST(Scavenger, GivesABurstOfFreesBackAndRssFalls) {
   mpg::kit::Scavenger s;
   s.tick();  // the baseline
   Fragmented f;
-  long before = rss_bytes();
+  long before = mpg::testing::resident_bytes();
   ASSERT_TRUE(s.tick()) << "30 MiB freed in the middle of the heap must trigger a trim";
-  long after = rss_bytes();
+  long after = mpg::testing::resident_bytes();
   EXPECT_GT(s.stats().free_bytes, std::size_t(20) << 20);
   EXPECT_LT(after, before - (16L << 20)) << "RSS " << before << " -> " << after;
   // Nothing new was freed: the same free memory is not trimmed again.

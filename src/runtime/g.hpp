@@ -60,6 +60,7 @@ struct alignas(64) G {
   std::uint32_t nopreempt = 0;   // mpg::NoPreempt depth: refuse asynchronous preemption
   bool async_wired = false;      // wired to its M after a preemption (SyscallNoP), until its next switch
   std::uint32_t syscall_depth = 0;  // nesting of mpg::blocking (owner: the G)
+  bool stack_released = false;   // pooled, and its stack below the top page given back (gfree_scavenge)
 
   // --- closure (in the same top page, below the G) ---
   void (*invoke)(void*) = nullptr;

@@ -120,6 +120,8 @@ struct Sched {
   std::vector<G*> gfree;              // default stack size
   std::atomic<std::uint32_t> ngfree{0}; // gfree.size(), readable without the lock (a hint)
   std::vector<G*> gfree_other;        // other sizes (size in g->stack.size)
+  // gfree_dirty: Gs joined `gfree` since sysmon's last gfree_scavenge (a hint).
+  std::atomic<bool> gfree_dirty{false};
 
   // The timer poller: at most one M sleeps until the next timer (Go's netpoll block). pollUntil
   // is its wake-up time (0: nobody polls). Breaking it wakes that M early.
@@ -174,6 +176,9 @@ void syscall_exit_nop(M* m, G* g);
 bool reacquire_idle_p(M* m);
 // wakep: starts a spinning M if there are idle Ps and no spinner.
 void wakep();
+// gfree_scavenge: gives back the stacks of the global pool's coldest Gs beyond kGPoolResident
+// but for each G's top page (Go frees pooled stacks at GC). sysmon calls it once a second.
+void gfree_scavenge();
 // wakep_unfenced: wakep without its fence, for a caller whose G is on its own running P (a
 // missed wake-up there costs parallelism, not progress: see ready()).
 void wakep_unfenced();

@@ -1,4 +1,5 @@
 // sched_test.cpp: the scheduler's invariants (Go's proc_test.go, in spirit).
+#include <alloca.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -411,6 +412,49 @@ TEST(Stacks, MillionLiveGoroutines) {
       },
       mpg::Config{.procs = 2});
   EXPECT_LT(maps, 10000u) << "stack guards split mappings";
+}
+
+__attribute__((noinline)) void touch_stack(std::size_t bytes) {
+  volatile char* buf = static_cast<volatile char*>(alloca(bytes));
+  for (std::size_t i = 0; i < bytes; i += 512) buf[i] = char(i);
+}
+
+// After a burst, sysmon gives back the stacks of the pool's cold Gs (but each G's top page)
+// within a couple of seconds, also when every P is idle by then; the Gs stay usable.
+TEST(Stacks, PooledStacksBeyondAFloorAreGivenBack) {
+  if (mpg::testing::under_sanitizer()) GTEST_SKIP() << "RSS under a sanitizer includes its shadow memory";
+  constexpr int kN = 4000;
+  constexpr std::size_t kTouch = 24 * 1024;
+  long before = 0, after = 0;
+  mpg::run(
+      [&] {
+        for (int round = 0; round < 2; round++) {
+          mpg::Chan<int> gate;
+          mpg::WaitGroup ready, done;
+          ready.add(kN);
+          done.add(kN);
+          for (int i = 0; i < kN; i++)
+            mpg::go([&, gate]() mutable {
+              touch_stack(kTouch);  // deep: every pooled stack keeps its top 16 KiB afterwards
+              ready.done();
+              gate.recv();
+              done.done();
+            });
+          ready.wait();
+          gate.close();
+          done.wait();
+          if (round == 0) {
+            mpg::sleep_for(50ms);
+            before = mpg::testing::resident_bytes();
+            mpg::sleep_for(2500ms);  // sysmon's pass runs once a second
+            after = mpg::testing::resident_bytes();
+          }
+          // round 1: the released Gs run again, their stacks faulted back in as needed
+        }
+      },
+      mpg::Config{.procs = 2});
+  // ~3,600 Gs beyond the resident floor each give back 12 KiB (16 KiB kept - the top page).
+  EXPECT_LT(after, before - long(kN) * 6 * 1024) << "RSS " << before << " -> " << after;
 }
 
 // pin_procs: the M holding P i runs on CPU (i mod allowed CPUs), however Ps move between Ms.

@@ -39,6 +39,8 @@ constexpr std::int64_t kRetakeGraceNs = 10'000'000;
 constexpr std::int64_t kTimerLateNs = 100'000;
 // kSysmonNetpollNs: sysmon polls the network when nobody has for this long (Go: 10 ms).
 constexpr std::int64_t kSysmonNetpollNs = 10'000'000;
+// kGScavengeEveryNs: how often sysmon gives back pooled goroutine stacks (gfree_scavenge).
+constexpr std::int64_t kGScavengeEveryNs = 1'000'000'000;
 
 std::thread sysmon_thread;
 std::atomic<bool> sysmon_stop_flag{false};
@@ -132,6 +134,7 @@ void sysmon_main(int trace_ms) {
   int idle = 0;
   std::int64_t trace_period = std::int64_t(trace_ms) * 1'000'000;
   std::int64_t next_trace = trace_ms > 0 ? nanotime() + trace_period : 0;
+  std::int64_t next_gscavenge = nanotime() + kGScavengeEveryNs;
   while (!sysmon_stop_flag.load(std::memory_order_acquire)) {
     if (idle == 0) delay = kSysmonMinDelayNs;
     else if (idle > kSysmonIdleRounds && delay < max_delay) delay *= 2;
@@ -153,7 +156,10 @@ void sysmon_main(int trace_ms) {
       sched->sysmon_note.clear();
       sched->sysmon_deep.store(true, std::memory_order_seq_cst);
       if (sched->npidle.load(std::memory_order_seq_cst) == sched->procs) {
-        if (next_trace) sched->sysmon_note.sleep_for(next_trace > now ? next_trace - now : 0);
+        // Pooled stacks still to give back: wake once more for that (a burst often ends in idle).
+        std::int64_t until = sched->gfree_dirty.load(std::memory_order_relaxed) ? next_gscavenge : 0;
+        if (next_trace && (!until || next_trace < until)) until = next_trace;
+        if (until) sched->sysmon_note.sleep_for(until > now ? until - now : 0);
         else sched->sysmon_note.sleep();
       }
       sched->sysmon_deep.store(false, std::memory_order_relaxed);
@@ -181,6 +187,10 @@ void sysmon_main(int trace_ms) {
     if (next_trace && now >= next_trace) {
       schedtrace_line_to_stderr();
       next_trace = now + trace_period;
+    }
+    if (now >= next_gscavenge) {
+      gfree_scavenge();
+      next_gscavenge = now + kGScavengeEveryNs;
     }
   }
 }

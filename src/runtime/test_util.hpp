@@ -1,6 +1,9 @@
 // test_util.hpp: helpers shared by the tests.
 #pragma once
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +29,16 @@ inline long max_live(long n) {
   return n;
 }
 inline bool under_sanitizer() { return std::getenv("MPG_TEST_SCALE") != nullptr; }
+
+// resident_bytes: this process's RSS (/proc/self/statm), 0 if unreadable.
+inline long resident_bytes() {
+  long pages = 0, resident = 0;
+  if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return resident * sysconf(_SC_PAGESIZE);
+}
 
 // Rng: splitmix64, deterministic per seed (each goroutine owns one).
 struct Rng {
