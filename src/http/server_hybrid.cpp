@@ -177,6 +177,9 @@ struct HybridServer::Impl {
   // Data still queued before the FIN (a last request) goes to a goroutine as usual. False: a
   // goroutine owns the connection and will see the hang-up itself.
   bool close_on_hangup(Conn* c) {
+    // Before any hand-off: a goroutine that gets the connection must not take a short read for
+    // "drained" and miss the EOF (on_close/on_error come without on_readable's flag).
+    c->hup.store(true, std::memory_order_relaxed);
     int s = kIdle;
     if (!c->state.compare_exchange_strong(s, kRunning, std::memory_order_acq_rel)) return false;
     char b;

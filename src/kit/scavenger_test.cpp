@@ -3,6 +3,7 @@
 #include "mpg/kit/scavenger.hpp"
 
 #include <gtest/gtest.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,12 +14,6 @@
 #include "runtime/test_util.hpp"
 
 namespace {
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
 
 // Fragmented: 32 MiB in 4 KiB blocks (below the mmap threshold, so from the heap), every block
 // touched; then all but one block in sixteen are freed. Each freed run spans whole pages, but
@@ -38,7 +33,7 @@ struct Fragmented {
 };
 
 TEST(Scavenger, GivesABurstOfFreesBackAndRssFalls) {
-  if (kSanitized) GTEST_SKIP() << "the sanitizer's allocator is not glibc's";
+  if (!mpg::kit::Scavenger::active()) GTEST_SKIP() << "malloc is not glibc's here (a sanitizer's)";
   mpg::kit::Scavenger s;
   s.tick();  // the baseline
   Fragmented f;
@@ -54,7 +49,7 @@ TEST(Scavenger, GivesABurstOfFreesBackAndRssFalls) {
 }
 
 TEST(Scavenger, LeavesSmallOrChurningFreesAlone) {
-  if (kSanitized) GTEST_SKIP() << "the sanitizer's allocator is not glibc's";
+  if (!mpg::kit::Scavenger::active()) GTEST_SKIP() << "malloc is not glibc's here (a sanitizer's)";
   mpg::kit::Scavenger s(mpg::kit::ScavengerConfig{.min_growth = 8u << 20, .growth_ratio = 0.25});
   s.tick();
   for (int round = 0; round < 20; round++) {
@@ -64,6 +59,32 @@ TEST(Scavenger, LeavesSmallOrChurningFreesAlone) {
     EXPECT_FALSE(s.tick()) << "round " << round;
   }
   EXPECT_EQ(s.stats().trims, 0u);
+}
+
+// A heap that swings wide (bursts of frees and reuse) is trimmed at most once per min_interval.
+TEST(Scavenger, TrimsAtMostOncePerInterval) {
+  if (!mpg::kit::Scavenger::active()) GTEST_SKIP() << "malloc is not glibc's here (a sanitizer's)";
+  // Whole bursts are freed here: keep free() from handing the top of the heap back by itself,
+  // so every swing shows in the free bytes (restored at the end).
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mpg::kit::ManualClock clock;
+  mpg::kit::Scavenger s(mpg::kit::ScavengerConfig{.min_interval = std::chrono::seconds(10), .time = clock.source()});
+  s.tick();
+  {
+    Fragmented f;
+  }  // 32 MiB freed: the first trim
+  ASSERT_TRUE(s.tick());
+  for (int cycle = 0; cycle < 3; cycle++) {
+    auto f = std::make_unique<Fragmented>();  // reuses the trimmed memory: free bytes fall
+    s.tick();
+    f.reset();  // and rise again
+    clock.advance(std::chrono::seconds(1));
+    EXPECT_FALSE(s.tick()) << "cycle " << cycle << ": within the interval";
+  }
+  clock.advance(std::chrono::seconds(10));
+  EXPECT_TRUE(s.tick()) << "the interval has passed and the growth is still there";
+  EXPECT_EQ(s.stats().trims, 2u);
+  mallopt(M_TRIM_THRESHOLD, 128 * 1024);
 }
 
 TEST(Scavenger, PublishesItsCounters) {

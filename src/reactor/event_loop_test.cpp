@@ -118,8 +118,12 @@ TEST(EventLoop, BeforeWaitRunsAfterEachIterationsTasksAndAfterTheFinalDrain) {
       loop.queue_in_loop([&] { tasks++; });
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    loop.stop();
-    loop.queue_in_loop([&] { tasks++; });  // runs in the final drain
+    // On the loop thread: a task queued while tasks run waits for the next round, which after
+    // stop() is the final drain, so only the last before-wait call can see tasks == 4.
+    loop.queue_in_loop([&] {
+      loop.stop();
+      loop.queue_in_loop([&] { tasks++; });
+    });
   });
   loop.run();
   t.join();

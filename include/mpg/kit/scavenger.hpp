@@ -2,8 +2,12 @@
 // scavenger, for glibc malloc).
 #pragma once
 #include <cstddef>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <utility>
+
+#include "mpg/kit/time.hpp"
 
 namespace mpg::kit {
 
@@ -12,12 +16,15 @@ class Registry;
 // ScavengerConfig: when a tick gives memory back. glibc returns freed memory to the kernel
 // only from the top of a heap; a burst of frees in the middle (10,000 connections closing at
 // once) stays resident, counted in RSS, until malloc_trim. The scavenger trims once the free
-// bytes have grown by at least `min_growth` and by `growth_ratio` of the bytes in use since its
-// last trim: free memory that the next burst would reuse anyway is left alone, and a heap that
-// is merely churning is never trimmed again and again.
+// bytes have grown by at least `min_growth` and by `growth_ratio` of the bytes in use since the
+// lowest point after its last trim, and at most once per `min_interval`: churn smaller than that
+// is never trimmed, and a heap swinging wider (bursts of connections opening and closing) is
+// trimmed at most once per interval, each trim's pages faulting back in as the next burst reuses them.
 struct ScavengerConfig {
   std::size_t min_growth = 2u << 20;  // 2 MiB
   double growth_ratio = 0.25;
+  std::chrono::milliseconds min_interval{2000};
+  TimeSource time;
 };
 
 // ScavengerStats: what the ticks saw and did.
@@ -33,7 +40,10 @@ struct ScavengerStats {
 // a time; concurrent ticks skip. Under a sanitizer the allocator is not glibc's: ticks do nothing.
 class Scavenger {
  public:
-  explicit Scavenger(ScavengerConfig cfg = {}) : cfg_(cfg) {}
+  explicit Scavenger(ScavengerConfig cfg = {}) : cfg_(std::move(cfg)) {}
+  // active: false where malloc is not glibc's (under ASan or TSan, or without mallinfo2, glibc
+  // 2.33+): tick() then does nothing.
+  static bool active();
   // tick: looks at the allocator and trims if the rule above says so; true if it trimmed.
   bool tick();
   ScavengerStats stats() const;
@@ -47,6 +57,7 @@ class Scavenger {
   std::size_t free_ = 0, in_use_ = 0;
   std::size_t baseline_free_ = 0;  // free bytes right after the last trim (or the lowest since)
   bool have_baseline_ = false;
+  TimePoint last_trim_{};
 };
 
 }  // namespace mpg::kit
