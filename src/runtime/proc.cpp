@@ -298,7 +298,23 @@ void spawn_prepare(G* g, void (*invoke)(void*), void (*destroy)(void*), const st
   *tail = g;
 }
 
-void spawn_inject(G* head, int n) { inject_runnable(head, n); }
+// spawn_inject: the batch onto the global queue (one lock per 64), then one wakep: a spinning M
+// takes work and, finding more, wakes the next (Go's spinning chain). Starting an M per idle P
+// at once, as inject_runnable does for the netpoller's list, measured slower for the hybrid
+// server's batches (docs/servers.md).
+void spawn_inject(G* head, int n) {
+  (void)n;  // the list's length; the walk below finds the end itself
+  G* batch[64];
+  while (head) {
+    std::uint32_t b = 0;
+    while (head && b < 64) {
+      batch[b++] = head;
+      head = head->schedlink;
+    }
+    globrunqput_batch(batch, b);
+  }
+  wakep();
+}
 
 void destroy_g_closure(G* g) {
   if (g->invoke && !g->started && g->destroy) g->destroy(g->closure);

@@ -73,10 +73,10 @@ ClosureFns place_closure(void* storage, F&& f) {
 }
 
 // SpawnBatch: goroutines spawned in bursts by a thread outside the runtime (the hybrid server's
-// event loops). go() from such a thread takes the global queue's lock and wakes an M for every
+// event loops). go() from such a thread takes the global queue's lock and calls wakep for every
 // goroutine; add() only prepares the G, and flush() makes the whole batch runnable with one lock
-// and at most one wake-up per idle P (Go's injectglist). Not thread-safe: one owner thread. A
-// batch must be flushed: its goroutines run only then.
+// and one wakep. Not thread-safe: one owner thread. A batch must be flushed: its goroutines run
+// only then.
 class SpawnBatch {
  public:
   SpawnBatch() = default;
