@@ -115,14 +115,13 @@ struct HybridServer::Impl {
   std::atomic<std::uint64_t> running{0};
 
   // --- loop side ---
-  // notify: a readiness event on the loop thread. The goroutine it may spawn joins the loop's
-  // batch, made runnable once the iteration's events are dispatched (spawn_batched).
+  // notify: a readiness event on the loop thread; may spawn the connection's goroutine.
   void notify(Conn* c) {
     int s = c->state.load(std::memory_order_acquire);
     for (;;) {
       if (s == kIdle) {
         if (c->state.compare_exchange_weak(s, kRunning, std::memory_order_acq_rel)) {
-          spawn_batched(c);
+          spawn(c);
           return;
         }
       } else if (s == kRunning) {
@@ -132,14 +131,11 @@ struct HybridServer::Impl {
       }
     }
   }
-  void spawn(Conn* c) {
-    running.fetch_add(1, std::memory_order_relaxed);
-    mpg::go([this, c] { run_conn(c); });
-  }
-  // spawn_batched: as spawn, through the loop's SpawnBatch: k readable connections cost the
-  // runtime's global-queue lock and a wakep once per kSpawnBatchMax instead of k times
+  // spawn: the connection's goroutine, through its loop's SpawnBatch (loop thread only): k spawns
+  // cost the runtime's global-queue lock and a wakep once per kSpawnBatchMax instead of k times;
+  // the loop flushes the rest before it waits, after the iteration's events, timers and tasks
   // (measured in docs/servers.md).
-  void spawn_batched(Conn* c) {
+  void spawn(Conn* c) {
     running.fetch_add(1, std::memory_order_relaxed);
     c->loop->batch.add([this, c] { run_conn(c); });
     if (c->loop->batch.size() >= kSpawnBatchMax) c->loop->batch.flush();
@@ -191,7 +187,7 @@ struct HybridServer::Impl {
     char b;
     ssize_t k = ::recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
     if (k > 0) {
-      spawn_batched(c);  // it answers what is queued, then reads the EOF and finishes
+      spawn(c);  // it answers what is queued, then reads the EOF and finishes
     } else if (k < 0 && (errno == EAGAIN || errno == EINTR)) {
       release(c);  // no EOF to read after all: idle again (the idle sweep still applies)
     } else {

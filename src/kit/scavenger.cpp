@@ -4,52 +4,39 @@
 #include <malloc.h>
 
 #include "mpg/kit/registry.hpp"
+#include "runtime/platform.hpp"
 
 namespace mpg::kit {
 
-namespace {
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define MPG_SCAVENGER_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define MPG_SCAVENGER_SANITIZED 1
-#endif
-#endif
-
-// The sanitizers' allocators answer malloc under ASan and TSan; mallinfo2 is glibc 2.33+.
-#if defined(__GLIBC__) && !defined(MPG_SCAVENGER_SANITIZED)
+// glibc's malloc answers unless a sanitizer's allocator does (runtime/platform.hpp tells);
+// mallinfo2 is glibc 2.33+.
+#if defined(__GLIBC__) && !MPG_ASAN && !MPG_TSAN
 #if __GLIBC_PREREQ(2, 33)
 #define MPG_SCAVENGER_GLIBC 1
 #endif
 #endif
+
+bool Scavenger::active() {
 #ifdef MPG_SCAVENGER_GLIBC
-constexpr bool kGlibcMalloc = true;
+  return true;
 #else
-constexpr bool kGlibcMalloc = false;
+  return false;
 #endif
-
-}  // namespace
-
-bool Scavenger::active() { return kGlibcMalloc; }
+}
 
 bool Scavenger::tick() {
-  std::unique_lock<std::mutex> lk(mu_, std::try_to_lock);
-  if (!lk.owns_lock() || !kGlibcMalloc) return false;
-  ticks_++;
 #ifdef MPG_SCAVENGER_GLIBC
+  std::unique_lock<std::mutex> lk(mu_, std::try_to_lock);
+  if (!lk.owns_lock()) return false;
+  ticks_++;
   // mallinfo2: fordblks = free bytes in every arena (bins and fastbins), uordblks = allocated;
   // memory from mmap'd chunks is neither (it goes back to the kernel at free).
   struct mallinfo2 mi = mallinfo2();
   free_ = mi.fordblks;
   in_use_ = mi.uordblks;
-#endif
   // Free memory that was reused since the last trim lowers the baseline: growth is counted
   // from the lowest point, so a later burst of frees is seen whole.
-  if (!have_baseline_ || free_ < baseline_free_) {
-    baseline_free_ = free_;
-    have_baseline_ = true;
-  }
+  if (ticks_ == 1 || free_ < baseline_free_) baseline_free_ = free_;
   std::size_t growth = free_ - baseline_free_;
   if (growth < cfg_.min_growth || double(growth) < cfg_.growth_ratio * double(in_use_)) return false;
   TimePoint now = cfg_.time.now();
@@ -62,6 +49,9 @@ bool Scavenger::tick() {
   trims_++;
   baseline_free_ = free_;
   return true;
+#else
+  return false;
+#endif
 }
 
 ScavengerStats Scavenger::stats() const {

@@ -292,11 +292,6 @@ void netpoll_break() {
 void inject_glist(G* list, int n) {
   if (!list) return;
   for (G* g = list; g; g = g->schedlink) g->set_status(GStatus::Waiting, GStatus::Runnable);
-  inject_runnable(list, n);
-}
-
-void inject_runnable(G* list, int n) {
-  if (!list) return;
   M* m = current_m();
   P* p = m ? m->p : nullptr;
   // Gs for idle Ps go to the global queue, with an M started for each such P (Go's

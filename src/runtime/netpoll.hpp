@@ -88,8 +88,6 @@ std::int64_t netpoll_last();
 // inject_glist: makes a list from netpoll runnable: onto the current P's queue if the caller has
 // a P, else the global queue with Ms started for idle Ps.
 void inject_glist(G* list, int n);
-// inject_runnable: as inject_glist for Gs already Runnable (a SpawnBatch's new goroutines).
-void inject_runnable(G* list, int n);
 // netpoll_test_hook: if set, netpoll() calls it between epoll_wait and dispatching the events
 // (tests use it to close and reuse a descriptor inside that window).
 extern void (*netpoll_test_hook)();

@@ -241,7 +241,7 @@ SpawnSlot spawn_begin(std::size_t stack_size) {
 
 // spawn_init: everything a fresh G needs before it may run; Idle -> Runnable.
 static void spawn_init(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where,
-                       G* parent) {
+                       G* parent, P* p) {
   g->id = new_goid();
   g->stack_released = false;
   g->invoke = invoke;
@@ -254,8 +254,7 @@ static void spawn_init(G* g, void (*invoke)(void*), void (*destroy)(void*), cons
   g->lowwater = reinterpret_cast<std::uintptr_t>(g->stack.hi());
   __atomic_store_n(&g->ctx, bctx::make_fcontext(g->closure_area(), g->fiber.stack_size, &g_entry), __ATOMIC_RELAXED);
   g->set_status(GStatus::Idle, GStatus::Runnable);
-  M* m = current_m();
-  if (P* p = m ? m->p : nullptr) p->spawned.store(p->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (p) p->spawned.store(p->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   else sched->spawned_outside.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -263,7 +262,7 @@ void spawn_commit(G* g, void (*invoke)(void*), void (*destroy)(void*), const std
   M* m = current_m();
   P* p = m ? m->p : nullptr;
   G* parent = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
-  spawn_init(g, invoke, destroy, where, parent);
+  spawn_init(g, invoke, destroy, where, parent, p);
   if (p) {
     // A spawner that fills its P's ring (a loop of go() calls) steps aside to the global queue
     // once the ring is full: this P (and thieves) then run the Gs it just made while they are
@@ -291,7 +290,7 @@ void spawn_commit(G* g, void (*invoke)(void*), void (*destroy)(void*), const std
 void spawn_prepare(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where,
                    G** head, G** tail) {
   M* m = current_m();
-  spawn_init(g, invoke, destroy, where, m ? m->curg.load(std::memory_order_relaxed) : nullptr);
+  spawn_init(g, invoke, destroy, where, m ? m->curg.load(std::memory_order_relaxed) : nullptr, m ? m->p : nullptr);
   g->schedlink = nullptr;
   if (*tail) (*tail)->schedlink = g;
   else *head = g;
@@ -300,10 +299,9 @@ void spawn_prepare(G* g, void (*invoke)(void*), void (*destroy)(void*), const st
 
 // spawn_inject: the batch onto the global queue (one lock per 64), then one wakep: a spinning M
 // takes work and, finding more, wakes the next (Go's spinning chain). Starting an M per idle P
-// at once, as inject_runnable does for the netpoller's list, measured slower for the hybrid
+// at once, as inject_glist does for the netpoller's list, measured slower for the hybrid
 // server's batches (docs/servers.md).
-void spawn_inject(G* head, int n) {
-  (void)n;  // the list's length; the walk below finds the end itself
+void spawn_inject(G* head) {
   G* batch[64];
   while (head) {
     std::uint32_t b = 0;

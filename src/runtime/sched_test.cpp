@@ -435,7 +435,7 @@ TEST(Stacks, PooledStacksBeyondAFloorAreGivenBack) {
           done.add(kN);
           for (int i = 0; i < kN; i++)
             mpg::go([&, gate]() mutable {
-              touch_stack(kTouch);  // deep: every pooled stack keeps its top 16 KiB afterwards
+              touch_stack(kTouch);  // deep, and returned before the next switch: gfput keeps all of it
               ready.done();
               gate.recv();
               done.done();
@@ -453,7 +453,7 @@ TEST(Stacks, PooledStacksBeyondAFloorAreGivenBack) {
         }
       },
       mpg::Config{.procs = 2});
-  // ~3,600 Gs beyond the resident floor each give back 12 KiB (16 KiB kept - the top page).
+  // ~3,600 Gs beyond the resident floor each give back what they touched but the top page.
   EXPECT_LT(after, before - long(kN) * 6 * 1024) << "RSS " << before << " -> " << after;
 }
 

@@ -360,9 +360,8 @@ void ready(G* g) {
     runqput(p, g, true);
     // g waits in the runnext of a P that is running (ours), so it runs when we next switch
     // whatever wakep decides: a missed wakep costs parallelism here, never a wake-up. So, as Go,
-    // no fence of our own: the exchange in runqput is a locked instruction on x86. With one P
-    // there is no idle P to wake.
-    if (sched->procs > 1) wakep_unfenced();
+    // no fence of our own: the exchange in runqput is a locked instruction on x86.
+    wakep_unfenced();
   } else {
     globrunqput_batch(&g, 1);
     wakep();

@@ -91,82 +91,65 @@ static bool chan_send_impl(ChanCore* c, void* src, bool block) {
     c->lock.unlock();
     throw ClosedChannel("send on closed channel");
   }
-  if (Sudog* sg = c->recvq.dequeue()) {
-    send_direct(c, sg, src);
+  // Done on the spot (a parked receiver, room in the buffer, or a try that fails): a runtime
+  // entry, so check for preemption once. A G that parks below was just scheduled when it
+  // returns (its flag cleared): no check there.
+  Sudog* sg = c->recvq.dequeue();
+  bool room = !sg && c->count.load(std::memory_order_relaxed) < c->cap;
+  if (sg || room || !block) {
+    if (sg) send_direct(c, sg, src);
+    else if (room) buffer_put(c, src);
     c->lock.unlock();
-    wake_waiter(sg);
+    if (sg) wake_waiter(sg);
     check_preempt();
-    return true;
-  }
-  if (c->count.load(std::memory_order_relaxed) < c->cap) {
-    buffer_put(c, src);
-    c->lock.unlock();
-    check_preempt();
-    return true;
-  }
-  if (!block) {
-    c->lock.unlock();
-    check_preempt();
-    return false;
+    return sg || room;
   }
   G* g = current_g();
   if (!g) {
     c->lock.unlock();
     throw RuntimeMisuse("mpg: blocking channel send outside a goroutine");
   }
-  Sudog sg;
-  sg.g = g;
-  sg.elem = src;
-  sg.c = c;
-  c->sendq.enqueue(&sg);
+  Sudog me;
+  me.g = g;
+  me.elem = src;
+  me.c = c;
+  c->sendq.enqueue(&me);
   park(WaitReason::ChanSend, unlock_chan, c);
-  if (!sg.success) throw ClosedChannel("send on closed channel");
+  if (!me.success) throw ClosedChannel("send on closed channel");
   return true;
 }
 
-// The impls check for preemption where they return without having parked: a G that parked was
-// just scheduled (its flag cleared), so only completions on the spot are runtime entries to check.
 void chan_send(ChanCore* c, void* src) { chan_send_impl(c, src, true); }
 bool chan_try_send(ChanCore* c, void* src) { return chan_send_impl(c, src, false); }
 
 // chan_recv_impl: Go's chanrecv. Returns Empty only when !block.
 static TryRecv chan_recv_impl(ChanCore* c, void* dst, bool block) {
   c->lock.lock();
-  if (c->closed && c->count.load(std::memory_order_relaxed) == 0) {
+  // Done on the spot (closed and drained, a parked sender, a buffered value, or a try that
+  // fails): check for preemption once, as in chan_send_impl.
+  bool closed = c->closed && c->count.load(std::memory_order_relaxed) == 0;
+  Sudog* sg = closed ? nullptr : c->sendq.dequeue();
+  bool buffered = !closed && !sg && c->count.load(std::memory_order_relaxed) > 0;
+  if (closed || sg || buffered || !block) {
+    if (sg) recv_direct(c, sg, dst);
+    else if (buffered) buffer_take(c, dst);
     c->lock.unlock();
+    if (sg) wake_waiter(sg);
     check_preempt();
-    return TryRecv::Closed;
-  }
-  if (Sudog* sg = c->sendq.dequeue()) {
-    recv_direct(c, sg, dst);
-    c->lock.unlock();
-    wake_waiter(sg);
-    check_preempt();
-    return TryRecv::Value;
-  }
-  if (c->count.load(std::memory_order_relaxed) > 0) {
-    buffer_take(c, dst);
-    c->lock.unlock();
-    check_preempt();
-    return TryRecv::Value;
-  }
-  if (!block) {
-    c->lock.unlock();
-    check_preempt();
-    return TryRecv::Empty;
+    return closed ? TryRecv::Closed : (sg || buffered) ? TryRecv::Value : TryRecv::Empty;
   }
   G* g = current_g();
   if (!g) {
     c->lock.unlock();
     throw RuntimeMisuse("mpg: blocking channel receive outside a goroutine");
   }
-  Sudog sg;
-  sg.g = g;
-  sg.elem = dst;
-  sg.c = c;
-  c->recvq.enqueue(&sg);
+  Sudog me;
+  me.g = g;
+  me.elem = dst;
+  me.c = c;
+  c->recvq.enqueue(&me);
   park(WaitReason::ChanReceive, unlock_chan, c);
-  return sg.success ? TryRecv::Value : TryRecv::Closed;
+  return me.success ? TryRecv::Value : TryRecv::Closed;
 }
 
 bool chan_recv(ChanCore* c, void* dst) { return chan_recv_impl(c, dst, true) == TryRecv::Value; }

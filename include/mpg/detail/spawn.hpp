@@ -32,7 +32,7 @@ void spawn_commit(G* g, void (*invoke)(void*), void (*destroy)(void*), const std
 // spawn_inject makes such a list runnable at once (see SpawnBatch).
 void spawn_prepare(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where,
                    G** head, G** tail);
-void spawn_inject(G* head, int n);
+void spawn_inject(G* head);
 
 // run_main: the body of mpg::run: starts the runtime, runs main as the first G, returns its code.
 int run_main(const Config& cfg, int (*invoke)(void*), void* main_closure);
@@ -94,10 +94,9 @@ class SpawnBatch {
   void flush() {
     if (!head_) return;
     G* h = head_;
-    int n = n_;
     head_ = tail_ = nullptr;
     n_ = 0;
-    spawn_inject(h, n);
+    spawn_inject(h);
   }
   int size() const { return n_; }
 

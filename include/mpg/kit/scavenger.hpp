@@ -56,7 +56,6 @@ class Scavenger {
   std::uint64_t ticks_ = 0, trims_ = 0;
   std::size_t free_ = 0, in_use_ = 0;
   std::size_t baseline_free_ = 0;  // free bytes right after the last trim (or the lowest since)
-  bool have_baseline_ = false;
   TimePoint last_trim_{};
 };
 
