@@ -17,7 +17,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include <CLI/CLI.hpp>
 
 #include "mpg/mpg.hpp"
 
@@ -58,6 +61,10 @@ void ticker_lateness(const char* name, std::chrono::nanoseconds slice, double se
         wg.wait();
       },
       mpg::Config{.time_slice = slice});
+  if (late.empty()) {
+    std::fprintf(stderr, "%s: no tick in %.3f s\n", name, seconds);
+    return;
+  }
   std::sort(late.begin(), late.end());
   auto q = [&](double p) { return late[std::size_t(p * double(late.size() - 1))]; };
   std::printf("{\"name\": \"%s\", \"p50_us\": %.0f, \"p99_us\": %.0f, \"max_us\": %.0f, \"ticks\": %zu}\n", name, q(0.5), q(0.99),
@@ -77,6 +84,7 @@ __attribute__((noinline)) double compute(int seed, long iters) {
 void cpu_bound(const char* name, bool async) {
   double ms = 0;
   volatile double sink = 0;
+  mpg::Stats st;
   mpg::run(
       [&] {
         auto t0 = Clock::now();
@@ -90,9 +98,11 @@ void cpu_bound(const char* name, bool async) {
         }
         wg.wait();
         ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+        st = mpg::stats();
       },
       mpg::Config{.procs = 2, .async_preempt = async});
-  std::printf("{\"name\": \"%s\", \"ms\": %.3f}\n", name, ms);
+  std::printf("{\"name\": \"%s\", \"ms\": %.3f, \"preempt_async\": %llu, \"preempt_coop\": %llu, \"steals\": %llu}\n", name, ms,
+              (unsigned long long)st.preempt_async, (unsigned long long)st.preempt_coop, (unsigned long long)st.steals);
 }
 
 void per_call(const char* name, long n, void (*body)()) {
@@ -110,13 +120,19 @@ void per_call(const char* name, long n, void (*body)()) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  double seconds = argc > 1 ? std::atof(argv[1]) : 1.0;
-  ticker_lateness("ticker_lateness", std::chrono::milliseconds(10), seconds);
-  ticker_lateness("ticker_lateness/slice=1ms", std::chrono::milliseconds(1), seconds);
-  cpu_bound("cpu_bound", true);
-  cpu_bound("cpu_bound/async=off", false);
-  per_call("syscall_getpid", 2'000'000, [] { mpg::blocking([] { return syscall(SYS_getpid); }); });
-  per_call("blocking_noop", 20'000'000, [] { mpg::blocking([] {}); });
-  per_call("raw_getpid", 2'000'000, [] { syscall(SYS_getpid); });
+  CLI::App app{"preemption benchmarks (one JSON line per case)"};
+  double seconds = 1.0;
+  std::string only;
+  app.add_option("seconds", seconds, "length of each ticker case")->check(CLI::PositiveNumber);
+  app.add_option("--only", only, "run only the cases whose name starts with this");
+  CLI11_PARSE(app, argc, argv);
+  auto want = [&](const char* name) { return std::string_view(name).starts_with(only); };
+  if (want("ticker_lateness")) ticker_lateness("ticker_lateness", std::chrono::milliseconds(10), seconds);
+  if (want("ticker_lateness/slice=1ms")) ticker_lateness("ticker_lateness/slice=1ms", std::chrono::milliseconds(1), seconds);
+  if (want("cpu_bound")) cpu_bound("cpu_bound", true);
+  if (want("cpu_bound/async=off")) cpu_bound("cpu_bound/async=off", false);
+  if (want("syscall_getpid")) per_call("syscall_getpid", 2'000'000, [] { mpg::blocking([] { return syscall(SYS_getpid); }); });
+  if (want("blocking_noop")) per_call("blocking_noop", 20'000'000, [] { mpg::blocking([] {}); });
+  if (want("raw_getpid")) per_call("raw_getpid", 2'000'000, [] { syscall(SYS_getpid); });
   return 0;
 }

@@ -128,7 +128,7 @@ double cpu_seconds_of(pid_t pid) {
 // it has, does not spin, logs at most about once a second, and serves new connections once
 // descriptors are free again. The server runs in a child with RLIMIT_NOFILE lowered.
 TEST_P(Faults, FloodBeyondDescriptorLimit) {
-  const char* scale = std::getenv("MPG_TEST_SCALE");
+  const char* scale = mpg::testing::test_scale();
   if (scale && std::string(scale) == "tsan") GTEST_SKIP() << "fork + threads under TSan";
   int port_pipe[2], err_pipe[2], go_pipe[2];
   ASSERT_EQ(::pipe(port_pipe), 0);

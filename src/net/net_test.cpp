@@ -525,7 +525,7 @@ TEST(Net, TimersStayOnTimeBesideBlockedPoller) {
 // RLIMIT_NOFILE; the parent connects with plain sockets.
 TEST(Net, AcceptOutOfDescriptorsNeitherSpinsNorFloods) {
   // TSan does not support a child that starts threads after fork() in a process that had some.
-  const char* scale = std::getenv("MPG_TEST_SCALE");
+  const char* scale = mpg::testing::test_scale();
   if (scale && std::string(scale) == "tsan") GTEST_SKIP() << "fork + threads under TSan";
   int port_pipe[2], err_pipe[2];
   ASSERT_EQ(::pipe(port_pipe), 0);

@@ -25,8 +25,9 @@
 // The rule for what a preempted G may hold: an asynchronously preempted G resumes on the same
 // M, so an OS mutex it holds or a thread_local address in a register stays valid. It waits in
 // its M's resume slot, not a run queue where a thief could take it: the M runs its P's timers
-// and local Gs first (the point of preempting), then resumes it before taking global work,
-// stealing or sleeping. Where the M itself must wait (its P was taken during another G's
+// and local Gs first (the point of preempting), then, every other time, a global G or one
+// stolen from a busier P (so the Ps stay even: find_runnable), then resumes it before
+// spinning or sleeping. Where the M itself must wait (its P was taken during another G's
 // blocking call) the preempted G is wired to it as by lock_os_thread, until its next
 // cooperative switch; a goroutine that locks the thread first lets the preempted G run.
 // Across a cooperative switch (any mpg call that can block) a goroutine may move threads, as
@@ -166,6 +167,7 @@ void preempt_now(G* g) {
   M* m = current_m();
   m->p->preempt_coop.fetch_add(1, std::memory_order_relaxed);
   g->preempt.store(false, std::memory_order_relaxed);
+  m->slice_spent = true;
   yield_global();
 }
 

@@ -69,7 +69,9 @@ struct M {
   G* resume = nullptr;
   G* resume_tail = nullptr;
   // (resume is written by this M only, with relaxed atomic stores: sysmon peeks at it.)
+  int nresume = 0;  // how many wait in it (written by this M, read by other Ms: relaxed atomics)
   void resume_push(G* g) {
+    __atomic_store_n(&nresume, nresume + 1, __ATOMIC_RELAXED);
     g->schedlink = nullptr;
     if (resume_tail) resume_tail->schedlink = g; else __atomic_store_n(&resume, g, __ATOMIC_RELAXED);
     resume_tail = g;
@@ -78,12 +80,21 @@ struct M {
     G* g = resume;
     if (g) {
       __atomic_store_n(&resume, g->schedlink, __ATOMIC_RELAXED);
+      __atomic_store_n(&nresume, nresume - 1, __ATOMIC_RELAXED);
       if (!resume) resume_tail = nullptr;
       g->schedlink = nullptr;
     }
     return g;
   }
   bool has_resume() const { return __atomic_load_n(&resume, __ATOMIC_RELAXED) != nullptr; }
+  // resume_passed: find_runnable took a global or stolen G over this M's preempted ones; the
+  // next search resumes one first (they alternate, so neither side starves the other).
+  bool resume_passed = false;
+  // slice_spent: the G leaving was preempted; the next one starts a slice of its own even when
+  // it comes from runnext (which otherwise inherits the slice, as in Go: a goroutine woken by
+  // its partner shares the partner's slice). Inheriting a spent slice got the next G preempted
+  // within one sysmon round, so one preemption wired two or three Gs to this M at once.
+  bool slice_spent = false;
   FastRand rand{0};
   // the action g0 runs after a G switches out (Go's mcall functions)
   enum class After : std::uint8_t { None, Yield, YieldGlobal, AsyncPreempt, Park, Exit, SyscallNoP } after = After::None;

@@ -30,7 +30,10 @@ namespace mpg::detail {
 
 // begin_run: g becomes m's running G.
 static void begin_run(M* m, P* p, G* g, bool inherit) {
-  if (!inherit) p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (!inherit || m->slice_spent) {
+    m->slice_spent = false;
+    p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   g->preempt.store(false, std::memory_order_relaxed);
   g->set_status(GStatus::Runnable, GStatus::Running);
   g->m = m;
@@ -155,7 +158,8 @@ static G* direct_next(M* m, bool* inherit) {
   if (m->lockedg || sched->exiting.load(std::memory_order_relaxed) || sched->debug_migrate) return nullptr;
   P* p = m->p;
   // The same tick test as find_runnable (both run before the next G bumps schedtick).
-  if (p->schedtick.load(std::memory_order_relaxed) % kFairnessTick == 0 && sched->runqsize.load(std::memory_order_relaxed) > 0)
+  if (p->schedtick.load(std::memory_order_relaxed) % kFairnessTick == 0 &&
+      (sched->runqsize.load(std::memory_order_relaxed) > 0 || m->has_resume()))
     return nullptr;
   if (std::int64_t w = p->timers.when0.load(std::memory_order_relaxed); w != 0 && w <= nanotime()) return nullptr;
   G* next = runqget(p, inherit);
@@ -375,6 +379,7 @@ void yield_global() {
 
 void async_yield() {
   M* m = current_m();
+  m->slice_spent = true;
   switch_out(m, m->curg.load(std::memory_order_relaxed), M::After::AsyncPreempt);
 }
 

@@ -61,6 +61,26 @@ void preemptone(P* p) {
   if (sched->async_preempt) preempt_signal(m);
 }
 
+// queued_elsewhere: another P has Gs in its ring (a thief could take them).
+static bool queued_elsewhere(P* self) {
+  for (P* p : sched->allp) {
+    if (p != self && !runq_empty(p)) return true;
+  }
+  return false;
+}
+
+// light_other: another P whose G has run at least half a slice with nothing queued behind it
+// and no preempted G wired to its M: the one to preempt so that it steals.
+static P* light_other(P* self, std::int64_t now) {
+  for (P* p : sched->allp) {
+    if (p == self || p->status.load(std::memory_order_acquire) != PStatus::Running) continue;
+    if (p->sysmon.schedwhen + sched->time_slice / 2 > now || !runq_empty(p)) continue;
+    M* m = p->m.load(std::memory_order_acquire);
+    if (m && !m->has_resume()) return p;
+  }
+  return nullptr;
+}
+
 // retake: steps 2 and 3 for every P. Returns how many Ps were taken from blocking calls.
 int retake(std::int64_t now) {
   int n = 0;
@@ -86,13 +106,23 @@ int retake(std::int64_t now) {
         // Ask again every round until it lets go (the M's pending flag stops signal storms).
         // Gs pinned to this M by an earlier preemption can run nowhere else: then preempting
         // is the only way, idle Ps or not.
+        // And Gs queued on another busy P: this M, once in the scheduler, steals some before
+        // resuming its own (find_runnable), which is how the Ps even out.
         M* pm = p->m.load(std::memory_order_acquire);
         bool pinned = pm && pm->has_resume();
         bool queued = !runq_empty(p);
         bool global_work = sched->runqsize.load(std::memory_order_relaxed) > 0;
+        P* light = nullptr;
         if (queued && !pinned && sched->npidle.load(std::memory_order_relaxed) > 0) {
           wakep();  // an idle P will steal the waiting Gs; nobody needs to be pinned
-        } else if (queued || pinned || global_work) {
+        } else if (queued && pd.schedwhen + 2 * sched->time_slice > now &&
+                   (light = light_other(p, now)) != nullptr) {
+          // Another P runs one long G with nothing queued and nothing pinned: preempt that one
+          // first, so its M steals from this P's ring before this M, preempted in the same
+          // round, takes the queue for itself (4 CPU-bound Gs on 2 Ps could end 3:1, each
+          // wired to its M, and take 1.5x as long). This P's turn comes next round.
+          preemptone(light);
+        } else if (queued || pinned || global_work || queued_elsewhere(p)) {
           preemptone(p);
         }
       }

@@ -9,13 +9,28 @@
 #include <cstring>
 
 #include "mpg/runtime.hpp"
+#include "runtime/platform.hpp"
 
 namespace mpg::testing {
+
+// test_scale: MPG_TEST_SCALE (asan or tsan, set by `make test`), else the sanitizer this binary
+// was built with, so a sanitizer build run by hand (ctest in build-asan) is scaled down too: a
+// million fibers under ASan took 24 GiB before the OOM killer stopped them.
+inline const char* test_scale() {
+  if (const char* s = std::getenv("MPG_TEST_SCALE")) return s;
+#if defined(MPG_TSAN)
+  return "tsan";
+#elif defined(MPG_ASAN)
+  return "asan";
+#else
+  return nullptr;
+#endif
+}
 
 // scaled: shrinks a test's iteration count under the sanitizers (MPG_TEST_SCALE=asan or tsan,
 // set by `make test`), which run code 5-20x slower.
 inline long scaled(long n) {
-  const char* s = std::getenv("MPG_TEST_SCALE");
+  const char* s = test_scale();
   if (!s) return n;
   long d = std::strcmp(s, "tsan") == 0 ? 50 : std::strcmp(s, "asan") == 0 ? 10 : 1;
   long r = n / d;
@@ -24,11 +39,11 @@ inline long scaled(long n) {
 // max_live: the most goroutines a test should keep alive at once. TSan counts every fiber as a
 // thread and dies past 8128, so TSan runs keep well below that.
 inline long max_live(long n) {
-  const char* s = std::getenv("MPG_TEST_SCALE");
+  const char* s = test_scale();
   if (s && std::strcmp(s, "tsan") == 0 && n > 2000) return 2000;
   return n;
 }
-inline bool under_sanitizer() { return std::getenv("MPG_TEST_SCALE") != nullptr; }
+inline bool under_sanitizer() { return test_scale() != nullptr; }
 
 // resident_bytes: this process's RSS (/proc/self/statm), 0 if unreadable.
 inline long resident_bytes() {

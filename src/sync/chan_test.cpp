@@ -710,7 +710,7 @@ long run_topology(Topology& t, std::uint32_t n, std::vector<std::atomic<std::uin
 // keeping the file near 25 s there.
 long stress_messages() {
   if (const char* e = std::getenv("MPG_CHAN_STRESS_MESSAGES")) return std::atol(e);
-  const char* s = std::getenv("MPG_TEST_SCALE");
+  const char* s = mpg::testing::test_scale();
   return s && std::string(s) == "tsan" ? 4000000 : 8000000;
 }
 
