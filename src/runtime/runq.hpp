@@ -98,9 +98,9 @@ class LocalRunQueue {
     for (std::uint32_t i = 0; i < n; i++) out[i] = batch[i];
     return true;
   }
-  // grab: any thread. Copies up to half of the queue (rounded up) into dst[dst_tail...] of the
-  // thief's own ring and claims them by CAS on head. Returns the count.
-  std::uint32_t grab(LocalRunQueue& dst, std::uint32_t dst_tail) {
+  // grab: any thread. Copies up to half of the queue (rounded up), and at most max, into
+  // dst[dst_tail...] of the thief's own ring and claims them by CAS on head. Returns the count.
+  std::uint32_t grab(LocalRunQueue& dst, std::uint32_t dst_tail, std::uint32_t max = kLocalQueueSize) {
     for (;;) {
       std::uint32_t h = head_.load(std::memory_order_acquire);
       std::uint32_t t = tail_.load(std::memory_order_acquire);
@@ -108,6 +108,7 @@ class LocalRunQueue {
       n = n - n / 2;
       if (n == 0) return 0;
       if (n > kLocalQueueSize / 2) continue;  // read an inconsistent h and t: retry
+      if (n > max) n = max;
       for (std::uint32_t i = 0; i < n; i++) {
         G* g = buf_[(h + i) % kLocalQueueSize].load(std::memory_order_relaxed);
         dst.buf_[(dst_tail + i) % kLocalQueueSize].store(g, std::memory_order_relaxed);

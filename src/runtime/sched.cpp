@@ -10,7 +10,8 @@
 //    G readied by the running G takes, inheriting the time slice. A global queue under
 //    sched->lock takes overflow and work from threads without a P.
 //  - An M holding a P looks for work in a fixed order (find_runnable): due timers, the global
-//    queue every 61st tick (fairness), runnext and the local ring, the global queue, stealing.
+//    queue every 61st tick (fairness), runnext and the local ring, the Gs preempted on this M
+//    (alternating with one global G or a balancing steal), the global queue, stealing.
 //  - An M that looks for work "spins". At most one new spinner is started at a time (wakep),
 //    and an M may only start spinning while spinners are fewer than half the busy Ps, so idle
 //    CPUs do not burn on empty queues.
@@ -127,9 +128,9 @@ static G* globrunqget(P* p, int max) {
 }
 
 // runqsteal: steals half of p2's ring (or, on the last pass, its runnext) into pp's ring.
-static G* runqsteal(P* pp, P* p2, bool steal_runnext) {
+static G* runqsteal(P* pp, P* p2, bool steal_runnext, std::uint32_t max = kLocalQueueSize) {
   std::uint32_t t = pp->runq.tail_relaxed();
-  std::uint32_t n = p2->runq.grab(pp->runq, t);
+  std::uint32_t n = p2->runq.grab(pp->runq, t, max);
   if (n == 0) {
     if (!steal_runnext) return nullptr;
     G* next = p2->runnext.load(std::memory_order_acquire);
@@ -381,7 +382,8 @@ static G* steal_to_balance(M* m) {
     int load = 1 + int(p2->runq.size());
     if (M* m2 = p2->m.load(std::memory_order_acquire)) load += __atomic_load_n(&m2->nresume, __ATOMIC_RELAXED);
     if (load < mine + 2) continue;
-    if (G* g = runqsteal(pp, p2, false)) return g;
+    // No more than evens the two out (half of a long ring could reverse the imbalance).
+    if (G* g = runqsteal(pp, p2, false, std::uint32_t(load - mine) / 2)) return g;
   }
   return nullptr;
 }
@@ -412,14 +414,14 @@ top:
     // thieves. Every other time, take a global G or steal from a busier P before resuming one:
     // otherwise the global queue waits for the resume list to empty, and an M that started
     // with more Gs than the others keeps them all, each wired to it by its preemption, while
-    // another P runs one alone (4 CPU-bound Gs on 2 Ps ran 3:1 in one run of three, taking
+    // another P runs one alone (4 CPU-bound Gs on 2 Ps ran 3:1 in about half the runs, taking
     // 1.5x as long as without preemption). Go gets this balance from putting every preempted G
     // on the global queue.
     if (!m->resume_passed) {
       G* g = nullptr;
       if (sched->runqsize.load(std::memory_order_relaxed) > 0) {
         sched->lock.lock();
-        g = globrunqget(p, 0);
+        g = globrunqget(p, 1);  // one: a batch would all run before the next resume
         sched->lock.unlock();
       }
       if (!g) g = steal_to_balance(m);

@@ -50,6 +50,19 @@ static void begin_run(M* m, P* p, G* g, bool inherit) {
   }
 }
 
+// wire_one_resume: m is about to wait without a P while preempted Gs wait for it in its resume
+// list. The first is wired to m, as by lock_os_thread, and queued globally, so the locked-thread
+// hand-off wakes m with a P when some M picks it; the others wait in the list until then (the
+// M runs them once the wired one is preempted again or switches cooperatively).
+static void wire_one_resume(M* m) {
+  if (G* r = m->resume_pop()) {
+    r->lockedm = m;
+    m->lockedg = r;
+    r->async_wired = true;
+    globrunqput_batch(&r, 1);
+  }
+}
+
 // after_action: what happens to g, now off its stack, per m->after. Returns g if it must run
 // again at once (an unlockf that declined to park).
 static G* after_action(M* m, G* g, Ctx saved) {
@@ -67,8 +80,15 @@ static G* after_action(M* m, G* g, Ctx saved) {
       return nullptr;
     case M::After::AsyncPreempt:
       g->set_status(GStatus::Running, GStatus::Runnable);
+      if (g->async_wired && g->lock_count == 0) {
+        // Wired to this M only so that the M, then without a P, would be woken for it (see
+        // SyscallNoP). The M has a P again: back to the resume list, no hand-offs.
+        g->async_wired = false;
+        g->lockedm = nullptr;
+        m->lockedg = nullptr;
+      }
       if (g->lockedm) {
-        globrunqput_batch(&g, 1);  // wired: the locked-thread hand-off brings it back to this M
+        globrunqput_batch(&g, 1);  // locked: the locked-thread hand-off brings it back to this M
       } else {
         m->resume_push(g);  // only this M resumes it (preempt.cpp): after its P's local work
       }
@@ -76,15 +96,7 @@ static G* after_action(M* m, G* g, Ctx saved) {
     case M::After::SyscallNoP:
       g->set_status(GStatus::Syscall, GStatus::Runnable);
       globrunqput_batch(&g, 1);
-      if (G* r = m->resume_pop()) {
-        // This M has no P and must wait for one; its preempted G waits with it, wired to it,
-        // so the locked-thread hand-off wakes this M when the G is picked. (One at most can
-        // be waiting here: a second preemption would have needed a P.)
-        r->lockedm = m;
-        m->lockedg = r;
-        r->async_wired = true;
-        globrunqput_batch(&r, 1);
-      }
+      wire_one_resume(m);
       wakep();
       return nullptr;
     case M::After::Park: {
@@ -201,7 +213,9 @@ void goexit(M* m, G* g) {
 }
 
 static void stoplockedm(M* m) {
-  if (m->resume) fatal("mpg: a locked M has a preempted G waiting to resume", true);
+  // Preempted Gs may wait with an M whose locked G is one of them (wire_one_resume); never with
+  // one locked by lock_os_thread, which lets them run first.
+  if (m->resume && !m->lockedg->async_wired) fatal("mpg: a locked M has a preempted G waiting to resume", true);
   if (m->p) handoffp(releasep(m));
   sched->lock.lock();
   sched->nmidlelocked++;
@@ -217,8 +231,8 @@ static void stoplockedm(M* m) {
   }
 }
 
-// startlockedm: g is wired to another M: give that M our P and the G, and stop.
-static void startlockedm(M* m, G* g) {
+// handoff_locked: g is wired to another M: give that M our P (it runs g next).
+static void handoff_locked(M* m, G* g) {
   M* lm = g->lockedm;
   sched->lock.lock();
   sched->nmidlelocked--;
@@ -226,6 +240,11 @@ static void startlockedm(M* m, G* g) {
   P* p = releasep(m);
   lm->nextp = p;
   lm->park.wake();
+}
+
+// startlockedm: g is wired to another M: give that M our P and the G, and stop.
+static void startlockedm(M* m, G* g) {
+  handoff_locked(m, g);
   stopm(m);
 }
 
@@ -285,8 +304,12 @@ void schedule_loop(M* m) {
       }
       if (g->lockedm && g->lockedm != m) {
         if (m->resume) {
-          // Not now: this M must not stop while its preempted G waits for it.
-          globrunqput_batch(&g, 1);
+          // This M cannot go idle while preempted Gs wait for it, and g's M needs a P: wire one
+          // of them to this M (it is woken when that G is picked), hand our P over, and wait as
+          // a locked M. (Putting g back on the global queue instead starved it, and at the
+          // 1-in-61 tick, which takes the global queue first, spun this M forever.)
+          wire_one_resume(m);
+          handoff_locked(m, g);
           continue;
         }
         startlockedm(m, g);

@@ -61,10 +61,21 @@ void preemptone(P* p) {
   if (sched->async_preempt) preempt_signal(m);
 }
 
-// queued_elsewhere: another P has Gs in its ring (a thief could take them).
+// surplus: p's ring holds a G that a lighter M would steal: find_runnable's steal_to_balance
+// takes from a P whose load (running G, ring, Gs wired to its M) is at least two above the
+// thief's, and a thief that was just preempted counts one of its own.
+static bool surplus(P* p) {
+  std::uint32_t ring = p->runq.size();
+  if (ring == 0) return false;
+  M* m = p->m.load(std::memory_order_acquire);
+  int wired = m ? __atomic_load_n(&m->nresume, __ATOMIC_RELAXED) : 0;
+  return int(ring) + wired >= 2;
+}
+
+// queued_elsewhere: another P has a surplus this P's M would steal once preempted.
 static bool queued_elsewhere(P* self) {
   for (P* p : sched->allp) {
-    if (p != self && !runq_empty(p)) return true;
+    if (p != self && p->status.load(std::memory_order_acquire) == PStatus::Running && surplus(p)) return true;
   }
   return false;
 }
@@ -106,8 +117,8 @@ int retake(std::int64_t now) {
         // Ask again every round until it lets go (the M's pending flag stops signal storms).
         // Gs pinned to this M by an earlier preemption can run nowhere else: then preempting
         // is the only way, idle Ps or not.
-        // And Gs queued on another busy P: this M, once in the scheduler, steals some before
-        // resuming its own (find_runnable), which is how the Ps even out.
+        // And a surplus queued on another busy P: this M, once in the scheduler, steals from it
+        // before resuming its own (find_runnable), which is how the Ps even out.
         M* pm = p->m.load(std::memory_order_acquire);
         bool pinned = pm && pm->has_resume();
         bool queued = !runq_empty(p);
@@ -115,7 +126,7 @@ int retake(std::int64_t now) {
         P* light = nullptr;
         if (queued && !pinned && sched->npidle.load(std::memory_order_relaxed) > 0) {
           wakep();  // an idle P will steal the waiting Gs; nobody needs to be pinned
-        } else if (queued && pd.schedwhen + 2 * sched->time_slice > now &&
+        } else if (queued && surplus(p) && pd.schedwhen + 2 * sched->time_slice > now &&
                    (light = light_other(p, now)) != nullptr) {
           // Another P runs one long G with nothing queued and nothing pinned: preempt that one
           // first, so its M steals from this P's ring before this M, preempted in the same
