@@ -55,6 +55,9 @@ static void begin_run(M* m, P* p, G* g, bool inherit) {
 // hand-off wakes m with a P when some M picks it; the others wait in the list until then (the
 // M runs them once the wired one is preempted again or switches cooperatively).
 static void wire_one_resume(M* m) {
+  // Not when a G is wired to m already (the one returning from a blocking call, say): that one
+  // wakes m, and a second would be handed over to an M that runs only the first.
+  if (m->lockedg) return;
   if (G* r = m->resume_pop()) {
     r->lockedm = m;
     m->lockedg = r;
@@ -310,6 +313,7 @@ void schedule_loop(M* m) {
           // 1-in-61 tick, which takes the global queue first, spun this M forever.)
           wire_one_resume(m);
           handoff_locked(m, g);
+          wakep();  // for the G just wired, now on the global queue
           continue;
         }
         startlockedm(m, g);
