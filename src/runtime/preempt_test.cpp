@@ -79,6 +79,40 @@ TEST(Preempt, SpinningLoopsDoNotStarveASleeper) {
   }
 }
 
+// A 1 ms ticker beside CPU-bound goroutines on every P: its goroutine runs soon after each tick
+// fires (the tick is the time the timer fired; the gap to the receive is the scheduler's part).
+// The 1-in-61 tick used to resume a preempted goroutine ahead of the ticker's goroutine, just
+// readied into runnext, so every ~31st tick waited a whole period (3% of ticks ~1 ms late).
+TEST(Preempt, TickerBesideSpinnersRunsSoonAfterEachTick) {
+  if (!async_available() || mpg::testing::under_sanitizer()) GTEST_SKIP() << "timing, in the Release build";
+  int ticks = 0, slow = 0;
+  mpg::run(
+      [&] {
+        std::atomic<bool> stop{false};
+        mpg::WaitGroup wg;
+        for (int i = 0; i < mpg::procs(); i++) {
+          wg.add(1);
+          mpg::go([&] {
+            spin_until(stop);
+            wg.done();
+          });
+        }
+        mpg::Ticker t(1ms);
+        for (auto until = Clock::now() + 400ms; Clock::now() < until;) {
+          auto fired = t.C.recv();
+          if (!fired) break;
+          ticks++;
+          if (Clock::now() - *fired > 600us) slow++;
+        }
+        t.stop();
+        stop = true;
+        wg.wait();
+      },
+      mpg::Config{.procs = 2});
+  EXPECT_GT(ticks, 100);
+  EXPECT_LE(slow, ticks / 100) << slow << " of " << ticks << " ticks received more than 600 us after they fired";
+}
+
 // With asynchronous preemption off, a loop that calls preempt_point() is still preempted.
 TEST(Preempt, CooperativeAtPreemptPoint) {
   std::chrono::nanoseconds late{};

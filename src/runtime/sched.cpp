@@ -404,9 +404,13 @@ top:
     sched->lock.unlock();
     if (g) return g;
   }
-  if (m->has_resume() && p->schedtick.load(std::memory_order_relaxed) % kFairnessTick == 0) {
+  if (m->has_resume() && p->schedtick.load(std::memory_order_relaxed) % kFairnessTick == 0 &&
+      p->runnext.load(std::memory_order_relaxed) == nullptr) {
+    // A P whose ring never empties must not starve them either. Not ahead of runnext: a G just
+    // readied (a timer's, a channel partner) would wait out the resumed G's whole turn (a 1 ms
+    // ticker beside CPU-bound goroutines was a period late every 61st schedule).
     m->resume_passed = false;
-    return m->resume_pop();  // a P whose ring never empties must not starve them either
+    return m->resume_pop();
   }
   if (G* g = runqget(p, inherit)) return g;
   if (m->has_resume()) {
