@@ -85,6 +85,7 @@ void cpu_bound(const char* name, bool async) {
   double ms = 0;
   volatile double sink = 0;
   mpg::Stats st;
+  std::vector<long> tids(4, 0);
   mpg::run(
       [&] {
         auto t0 = Clock::now();
@@ -93,6 +94,7 @@ void cpu_bound(const char* name, bool async) {
           wg.add(1);
           mpg::go([&, i] {
             sink = sink + compute(i, 50'000'000);
+            tids[std::size_t(i)] = long(syscall(SYS_gettid));  // preempted, never moved: where it began
             wg.done();
           });
         }
@@ -101,8 +103,11 @@ void cpu_bound(const char* name, bool async) {
         st = mpg::stats();
       },
       mpg::Config{.procs = 2, .async_preempt = async});
-  std::printf("{\"name\": \"%s\", \"ms\": %.3f, \"preempt_async\": %llu, \"preempt_coop\": %llu, \"steals\": %llu}\n", name, ms,
-              (unsigned long long)st.preempt_async, (unsigned long long)st.preempt_coop, (unsigned long long)st.steals);
+  // split: how many of the 4 finished on the thread of the first one (2: evenly spread).
+  long split = std::count(tids.begin(), tids.end(), tids[0]);
+  std::printf("{\"name\": \"%s\", \"ms\": %.3f, \"preempt_async\": %llu, \"preempt_coop\": %llu, \"steals\": %llu, "
+              "\"same_thread_as_first\": %ld}\n",
+              name, ms, (unsigned long long)st.preempt_async, (unsigned long long)st.preempt_coop, (unsigned long long)st.steals, split);
 }
 
 void per_call(const char* name, long n, void (*body)()) {
