@@ -11,7 +11,7 @@
 // http_request_duration_seconds{route}, the route being the pattern that matched, "/kv/{key}"
 // for every key, "unmatched" for 404s and the like), the rate limits (off unless --rate or
 // --client-rate; 429 with Retry-After) and the concurrency limit (the seed's 100; 503 with
-// Retry-After). The connection manager (limit with an 80% alarm) is always on.
+// Retry-After), and the connection manager (a limit with an 80% alarm line and gauge).
 // Prints "listening <port>" once it accepts, nothing per request, and on SIGINT/SIGTERM shuts
 // down gracefully (stop accepting, finish requests in progress within 5 s) and exits 0.
 #include <signal.h>
@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
   app.add_option("--kv", kv_s, "key-value model: sharded (mutexes) | actor (one goroutine, a channel)")
       ->check(CLI::IsMember({"sharded", "actor"}));
   app.add_flag("--debug-public", debug_public, "serve /debug/* even when not listening on loopback");
-  app.add_flag("--bare", bare, "no middleware (drain, metrics, limits): the server alone");
+  app.add_flag("--bare", bare, "no middleware (drain, metrics, limits) and no connection cap: the server alone");
   app.add_option("--rate", rate, "requests per second for the whole server (0: no limit)");
   app.add_option("--client-rate", client_rate, "requests per second per client address (0: no limit)");
   app.add_option("--max-inflight", max_inflight, "requests in flight at once (503 beyond; 0: no limit)");
@@ -116,8 +116,10 @@ int main(int argc, char** argv) {
     mpg::kit::Registry registry;
     mpg::kit::ConnectionManager conns(mpg::kit::ConnectionPolicy{.max_connections = max_conns});
     conns.register_metrics(registry);
-    opt.on_open = [&conns] { return conns.on_open(); };
-    opt.on_close = [&conns] { conns.on_close(); };
+    if (!bare) {  // the connection cap is part of the kit: --bare holds what the descriptors allow
+      opt.on_open = [&conns] { return conns.on_open(); };
+      opt.on_close = [&conns] { conns.on_close(); };
+    }
     registry.gauge_fn("mpg_goroutines", "Live goroutines.", [] { return double(mpg::stats().goroutines); });
     registry.gauge_fn("mpg_threads", "OS threads of the goroutine runtime.", [] { return double(mpg::stats().threads); });
     mpg::kit::Drain drain;
