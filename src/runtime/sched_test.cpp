@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -160,18 +161,28 @@ TEST(Sched, ParallelismAllPsRunAtOnce) {
     // More Ps than CPUs makes every turn wait for the OS to run the next M: fewer rounds.
     const int rounds = int(mpg::testing::scaled(procs <= 2 ? 2000 : 40));
     std::atomic<int> x{0};
+    std::atomic<bool> failed{false};
+    std::string state;  // the scheduler as the first goroutine to give up saw it
     mpg::run(
         [&] {
           mpg::WaitGroup wg;
           wg.add(procs);
           for (int id = 0; id < procs; id++) {
             mpg::go([&, id] {
-              for (int r = 0; r < rounds; r++) {
+              for (int r = 0; r < rounds && !failed; r++) {
                 auto deadline = std::chrono::steady_clock::now() + 10s;
-                while (x.load() % procs != id) {
-                  ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "goroutine " << id << " never got its turn";
+                while (x.load() % procs != id && !failed) {
+                  if (std::chrono::steady_clock::now() > deadline && !failed.exchange(true)) {
+                    // Say where the goroutine whose turn it is waits (a TSan run once hung here).
+                    mpg::Stats st = mpg::stats();
+                    state = "goroutine " + std::to_string(id) + " waited 10 s for x=" + std::to_string(x.load()) +
+                            "; idle Ps " + std::to_string(st.idle_procs) + ", spinning Ms " + std::to_string(st.spinning) +
+                            ", threads " + std::to_string(st.threads) + " (idle " + std::to_string(st.idle_threads) +
+                            "), global queue " + std::to_string(st.global_queue) + ", runnable " + std::to_string(st.runnable) +
+                            "\n" + mpg::dump_goroutines();
+                  }
                 }
-                x.fetch_add(1);
+                if (!failed) x.fetch_add(1);
               }
               wg.done();
             });
@@ -179,7 +190,8 @@ TEST(Sched, ParallelismAllPsRunAtOnce) {
           wg.wait();
         },
         mpg::Config{.procs = procs});
-    EXPECT_EQ(x.load(), procs * rounds);
+    EXPECT_FALSE(failed.load()) << "procs=" << procs << ": " << state;
+    if (!failed) EXPECT_EQ(x.load(), procs * rounds);
   }
 }
 
