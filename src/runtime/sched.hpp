@@ -172,11 +172,17 @@ void set_current_m(M* m);
 // park: parks the current G with `reason`. After the G has switched out, g0 calls unlockf(g, arg)
 // (if non-null); if it returns false the G is made runnable again at once. Returns when readied.
 void park(WaitReason reason, bool (*unlockf)(G*, void*) = nullptr, void* arg = nullptr);
+// park_on: park() for a caller that looked up its M and G already (m = current_m(), g its curg,
+// not null; no switch since the lookup). The channel hand-off path saves the lookups this way.
+void park_on(M* m, G* g, WaitReason reason, bool (*unlockf)(G*, void*), void* arg);
 // park_with_timer: as park, and arms `timer` to fire at `when` once the G is off its stack.
 void park_with_timer(WaitReason reason, bool (*unlockf)(G*, void*), void* arg, TimerNode* timer, std::int64_t when);
 // ready: makes a Waiting G runnable, in the caller's runnext (Go's goready). From a thread
 // without a P, onto the global queue.
 void ready(G* g);
+// ready_on: ready() for a caller that looked up its M already (m = current_m(), null outside the
+// runtime; no switch since the lookup).
+void ready_on(M* m, G* g);
 // yield_global: the current G goes to the back of the global queue (Go's Gosched).
 void yield_global();
 // async_yield: as yield_global, for an asynchronously preempted G (which stays wired to its M).

@@ -365,6 +365,10 @@ void park(WaitReason reason, bool (*unlockf)(G*, void*), void* arg) {
   M* m = current_m();
   G* g = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
   if (!g) throw RuntimeMisuse("mpg: blocking operation outside a goroutine");
+  park_on(m, g, reason, unlockf, arg);
+}
+
+void park_on(M* m, G* g, WaitReason reason, bool (*unlockf)(G*, void*), void* arg) {
   g->wait_reason = reason;
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
@@ -383,9 +387,10 @@ void park_with_timer(WaitReason reason, bool (*unlockf)(G*, void*), void* arg, T
   park(reason, unlockf, arg);
 }
 
-void ready(G* g) {
+void ready(G* g) { ready_on(current_m(), g); }
+
+void ready_on(M* m, G* g) {
   g->set_status(GStatus::Waiting, GStatus::Runnable);
-  M* m = current_m();
   P* p = m ? m->p : nullptr;
   if (p) {
     runqput(p, g, true);

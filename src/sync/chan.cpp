@@ -47,9 +47,11 @@ void buffer_take(ChanCore* c, void* dst) {
   c->count.store(c->count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }
 
-void wake_waiter(Sudog* sg) {
+void wake_waiter(Sudog* sg) { wake_waiter_on(current_m(), sg); }
+
+void wake_waiter_on(M* m, Sudog* sg) {
   sg->g->param = sg;
-  ready(sg->g);
+  ready_on(m, sg->g);
 }
 
 static bool unlock_chan(G*, void* c) {
@@ -86,6 +88,9 @@ void chan_release(ChanCore* c) {
 
 // chan_send_impl: Go's chansend. Returns false only when !block and it would block.
 static bool chan_send_impl(ChanCore* c, void* src, bool block) {
+  // One thread-local lookup for the whole operation: nothing below switches before it parks.
+  M* m = current_m();
+  G* self = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
   c->lock.lock();
   if (c->closed) {
     c->lock.unlock();
@@ -100,21 +105,20 @@ static bool chan_send_impl(ChanCore* c, void* src, bool block) {
     if (sg) send_direct(c, sg, src);
     else if (room) buffer_put(c, src);
     c->lock.unlock();
-    if (sg) wake_waiter(sg);
-    check_preempt();
+    if (sg) wake_waiter_on(m, sg);
+    check_preempt(self);
     return sg || room;
   }
-  G* g = current_g();
-  if (!g) {
+  if (!self) {
     c->lock.unlock();
     throw RuntimeMisuse("mpg: blocking channel send outside a goroutine");
   }
   Sudog me;
-  me.g = g;
+  me.g = self;
   me.elem = src;
   me.c = c;
   c->sendq.enqueue(&me);
-  park(WaitReason::ChanSend, unlock_chan, c);
+  park_on(m, self, WaitReason::ChanSend, unlock_chan, c);
   if (!me.success) throw ClosedChannel("send on closed channel");
   return true;
 }
@@ -124,6 +128,8 @@ bool chan_try_send(ChanCore* c, void* src) { return chan_send_impl(c, src, false
 
 // chan_recv_impl: Go's chanrecv. Returns Empty only when !block.
 static TryRecv chan_recv_impl(ChanCore* c, void* dst, bool block) {
+  M* m = current_m();  // as in chan_send_impl
+  G* self = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
   c->lock.lock();
   // Done on the spot (closed and drained, a parked sender, a buffered value, or a try that
   // fails): check for preemption once, as in chan_send_impl.
@@ -134,21 +140,20 @@ static TryRecv chan_recv_impl(ChanCore* c, void* dst, bool block) {
     if (sg) recv_direct(c, sg, dst);
     else if (buffered) buffer_take(c, dst);
     c->lock.unlock();
-    if (sg) wake_waiter(sg);
-    check_preempt();
+    if (sg) wake_waiter_on(m, sg);
+    check_preempt(self);
     return closed ? TryRecv::Closed : (sg || buffered) ? TryRecv::Value : TryRecv::Empty;
   }
-  G* g = current_g();
-  if (!g) {
+  if (!self) {
     c->lock.unlock();
     throw RuntimeMisuse("mpg: blocking channel receive outside a goroutine");
   }
   Sudog me;
-  me.g = g;
+  me.g = self;
   me.elem = dst;
   me.c = c;
   c->recvq.enqueue(&me);
-  park(WaitReason::ChanReceive, unlock_chan, c);
+  park_on(m, self, WaitReason::ChanReceive, unlock_chan, c);
   return me.success ? TryRecv::Value : TryRecv::Closed;
 }
 

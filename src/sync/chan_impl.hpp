@@ -86,12 +86,14 @@ void buffer_put(ChanCore* c, void* src);
 void buffer_take(ChanCore* c, void* dst);
 // wake: makes a completed waiter's G runnable (after the locks are released).
 void wake_waiter(Sudog* sg);
+void wake_waiter_on(M* m, Sudog* sg);  // m: the caller's current_m() (see ready_on)
 // check_preempt: a channel operation that completed without parking is a runtime entry: the
-// goroutine yields here if sysmon has asked it to (cooperative preemption).
-inline void check_preempt() {
-  G* g = current_g();
+// goroutine yields here if sysmon has asked it to (cooperative preemption). g: the caller's G
+// (null outside the runtime).
+inline void check_preempt(G* g) {
   if (g && g->preempt.load(std::memory_order_relaxed) && g->status.load(std::memory_order_relaxed) == GStatus::Running)
     preempt_now(g);
 }
+inline void check_preempt() { check_preempt(current_g()); }
 
 }  // namespace mpg::detail
