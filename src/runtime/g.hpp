@@ -59,6 +59,7 @@ struct alignas(64) G {
   std::atomic<bool> preempt{false};  // yield at the next runtime entry (set by sysmon)
   std::uint32_t nopreempt = 0;   // mpg::NoPreempt depth: refuse asynchronous preemption
   bool async_wired = false;      // wired to its M after a preemption (SyscallNoP), until its next switch
+  bool async_stopped = false;    // left the CPU by a preemption signal; cleared when it runs again
   std::uint32_t syscall_depth = 0;  // nesting of mpg::blocking (owner: the G)
   bool stack_released = false;   // pooled, and its stack below the top page given back (gfree_scavenge)
 

@@ -551,4 +551,34 @@ TEST(Debug, MigrateModeMovesEveryResume) {
   EXPECT_EQ(switches.load(), 100);
   EXPECT_EQ(same.load(), 0);
 }
+
+// Migrate mode moves goroutines at cooperative switches only: one preempted by signal still
+// resumes on its thread (the rule it may rely on), or the mode would report bugs that cannot
+// happen without it.
+TEST(Debug, MigrateModeKeepsAsyncPreemptedGoroutinesOnTheirThread) {
+  if (!async_available()) GTEST_SKIP();
+  std::atomic<int> moved{0};
+  mpg::Stats st;
+  mpg::run(
+      [&] {
+        mpg::WaitGroup wg;
+        for (int i = 0; i < 3; i++) {
+          wg.add(1);
+          mpg::go([&] {
+            long mine = tid();
+            auto until = Clock::now() + 150ms;
+            while (Clock::now() < until) {
+              busy(100'000);  // interrupted here, many times
+              if (tid() != mine) moved++;
+            }
+            wg.done();
+          });
+        }
+        wg.wait();
+        st = mpg::stats();
+      },
+      mpg::Config{.procs = 2, .time_slice = 200us, .debug_migrate = true});
+  EXPECT_EQ(moved.load(), 0);
+  EXPECT_GE(st.preempt_async, 10u);
+}
 }  // namespace

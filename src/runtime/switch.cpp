@@ -35,6 +35,7 @@ static void begin_run(M* m, P* p, G* g, bool inherit) {
     p->schedtick.store(p->schedtick.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
   g->preempt.store(false, std::memory_order_relaxed);
+  g->async_stopped = false;
   g->set_status(GStatus::Runnable, GStatus::Running);
   g->m = m;
   g->last_m = m;
@@ -83,6 +84,7 @@ static G* after_action(M* m, G* g, Ctx saved) {
       return nullptr;
     case M::After::AsyncPreempt:
       g->set_status(GStatus::Running, GStatus::Runnable);
+      g->async_stopped = true;
       if (g->async_wired && g->lock_count == 0) {
         // Wired to this M only so that the M, then without a P, would be woken for it (see
         // SyscallNoP). The M has a P again: back to the resume list, no hand-offs.
@@ -296,10 +298,12 @@ void schedule_loop(M* m) {
         if (!g) return;
       }
       if (m->spinning) reset_spinning(m);
-      if (sched->debug_migrate && g->started && g->last_m == m && !g->lockedm && !m->resume) {
-        // MPG_DEBUG=migrate=1: a G never resumes on the thread it last ran on. Give it and this
-        // P to another thread (an idle one, or a new one) and go idle, so thread_local
-        // addresses cached across a switch in user code show up as bugs at once.
+      if (sched->debug_migrate && g->started && g->last_m == m && !g->lockedm && !g->async_stopped && !m->resume) {
+        // MPG_DEBUG=migrate=1: a G never resumes on the thread it last ran on after a
+        // cooperative switch. Give it and this P to another thread (an idle one, or a new one)
+        // and go idle, so thread_local addresses cached across a switch in user code show up as
+        // bugs at once. Not a G stopped by a preemption signal: that one may rely on resuming
+        // here (preempt.cpp), and moving it would report bugs that cannot happen otherwise.
         runqput(m->p, g, true);
         startm(releasep(m), false);
         stopm(m);
