@@ -48,8 +48,10 @@ class EventLoop {
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
-  // run: the loop; returns after stop(), once the task queue has been drained a last time.
-  // Loop thread only.
+  // run: the loop; returns after stop(), once the task queue has been drained a last time:
+  // every task queued before stop() runs, and so do tasks those tasks queue. A task another
+  // thread queues after stop() runs only if it arrives before that last drain; one that misses
+  // it is destroyed with the loop. Loop thread only.
   void run();
   // stop: makes run() return after its current iteration. Any thread (not a signal handler: it
   // takes the task lock).
