@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "mpg/mpg.hpp"
@@ -277,21 +278,19 @@ TEST(Blocking, ManyShortCallsStopWhenTold) {
   EXPECT_LT(stop_took, 5s);
 }
 
-// An asynchronously preempted goroutine resumes on the same thread until its next cooperative
-// switch, so a thread_local address or OS mutex held across the interruption stays valid.
-TEST(Preempt, AsyncPreemptedGoroutineKeepsItsThread) {
-  if (!async_available()) GTEST_SKIP();
+// thread_moves: 3 goroutines, each busy for `run_for` in a loop with no runtime calls, count
+// how often one finds itself on another thread than it started on; also returns the stats.
+std::pair<int, mpg::Stats> thread_moves(std::chrono::milliseconds run_for, mpg::Config cfg) {
   std::atomic<int> moved{0};
   mpg::Stats st;
   mpg::run(
       [&] {
-        std::atomic<bool> stop{false};
         mpg::WaitGroup wg;
         for (int i = 0; i < 3; i++) {
           wg.add(1);
           mpg::go([&] {
             long mine = tid();
-            auto until = Clock::now() + 200ms;
+            auto until = Clock::now() + run_for;
             while (Clock::now() < until) {
               busy(100'000);  // interrupted here, many times
               if (tid() != mine) moved++;
@@ -300,11 +299,18 @@ TEST(Preempt, AsyncPreemptedGoroutineKeepsItsThread) {
           });
         }
         wg.wait();
-        stop = true;
         st = mpg::stats();
       },
-      mpg::Config{.procs = 2, .time_slice = 200us});
-  EXPECT_EQ(moved.load(), 0);
+      cfg);
+  return {moved.load(), st};
+}
+
+// An asynchronously preempted goroutine resumes on the same thread until its next cooperative
+// switch, so a thread_local address or OS mutex held across the interruption stays valid.
+TEST(Preempt, AsyncPreemptedGoroutineKeepsItsThread) {
+  if (!async_available()) GTEST_SKIP();
+  auto [moved, st] = thread_moves(200ms, mpg::Config{.procs = 2, .time_slice = 200us});
+  EXPECT_EQ(moved, 0);
   EXPECT_GE(st.preempt_async, 10u);
 }
 
@@ -557,28 +563,8 @@ TEST(Debug, MigrateModeMovesEveryResume) {
 // happen without it.
 TEST(Debug, MigrateModeKeepsAsyncPreemptedGoroutinesOnTheirThread) {
   if (!async_available()) GTEST_SKIP();
-  std::atomic<int> moved{0};
-  mpg::Stats st;
-  mpg::run(
-      [&] {
-        mpg::WaitGroup wg;
-        for (int i = 0; i < 3; i++) {
-          wg.add(1);
-          mpg::go([&] {
-            long mine = tid();
-            auto until = Clock::now() + 150ms;
-            while (Clock::now() < until) {
-              busy(100'000);  // interrupted here, many times
-              if (tid() != mine) moved++;
-            }
-            wg.done();
-          });
-        }
-        wg.wait();
-        st = mpg::stats();
-      },
-      mpg::Config{.procs = 2, .time_slice = 200us, .debug_migrate = true});
-  EXPECT_EQ(moved.load(), 0);
+  auto [moved, st] = thread_moves(150ms, mpg::Config{.procs = 2, .time_slice = 200us, .debug_migrate = true});
+  EXPECT_EQ(moved, 0);
   EXPECT_GE(st.preempt_async, 10u);
 }
 }  // namespace
