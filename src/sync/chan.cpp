@@ -1,8 +1,26 @@
-// chan.cpp: channels (Go's chan.go). One lock per channel guards the ring buffer and the two
-// wait queues. A send to a parked receiver copies straight into the receiver's storage and
-// puts the receiver in the sender's runnext; a receive from a parked sender does the mirror
-// image. The waiting side's lock is released by g0 only after the G is off its stack (park's
-// unlockf), so a waker can never resume a G that is still running.
+// chan.cpp: channels (Go's chan.go), with a lock-free ring for buffered ones.
+//
+// Unbuffered channels are Go's: one lock guards the two wait queues. A send to a parked
+// receiver copies straight into the receiver's storage and puts the receiver in the sender's
+// runnext; a receive from a parked sender does the mirror image. The waiting side's lock is
+// released by g0 only after the G is off its stack (park's unlockf), so a waker can never
+// resume a G that is still running.
+//
+// Buffered channels depart from Go (docs/runtime.md, "Buffered channels"): the elements live in
+// a lock-free ring (chan_impl.hpp), so a send and a receive on different Ps touch the lock's
+// cache line only to read whether anybody waits. Waiting is Go's shape with a retry: a sender
+// that finds the ring full (a receiver that finds it empty) locks, enqueues its Sudog, then
+// looks at the ring again and parks only if it still cannot proceed; whoever pushes (pops)
+// next wakes one waiter, which tries again. A woken waiter competes with newcomers (no direct
+// hand-off), so FIFO holds per sender but waiters are not served strictly in arrival order.
+//
+// No lost wake-up: the waiter publishes itself (WaitQ::n, then a seq_cst read-modify-write of
+// it) and then reads the ring's positions; the other side's CAS on the position is seq_cst and
+// is followed by a seq_cst read of n. Either the waiter sees the new position (and does not park) or the
+// other side sees the waiter (and wakes it). The positions, not the stamps, decide: a position
+// claimed but not yet published means "proceed": the waiter retries and spins for the stamp.
+#include <sched.h>
+
 #include <cstdlib>
 #include <new>
 
@@ -12,39 +30,13 @@
 namespace mpg::detail {
 
 void send_direct(ChanCore* c, Sudog* sg, void* src) {
-  (void)c;
   if (sg->elem) c->ops->move_construct(sg->elem, src);
   sg->success = true;
 }
 
 void recv_direct(ChanCore* c, Sudog* sg, void* dst) {
-  if (c->cap == 0) {
-    c->ops->move_construct(dst, sg->elem);
-  } else {
-    // The buffer is full: take its head, and put the sender's value in the freed slot, so
-    // FIFO order holds across buffered and parked values.
-    void* s = c->slot(c->recvx);
-    c->ops->move_construct(dst, s);
-    c->ops->destroy(s);
-    c->ops->move_construct(s, sg->elem);
-    if (++c->recvx == c->cap) c->recvx = 0;
-    c->sendx = c->recvx;
-  }
+  c->ops->move_construct(dst, sg->elem);
   sg->success = true;
-}
-
-void buffer_put(ChanCore* c, void* src) {
-  c->ops->move_construct(c->slot(c->sendx), src);
-  if (++c->sendx == c->cap) c->sendx = 0;
-  c->count.store(c->count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-}
-
-void buffer_take(ChanCore* c, void* dst) {
-  void* s = c->slot(c->recvx);
-  c->ops->move_construct(dst, s);
-  c->ops->destroy(s);
-  if (++c->recvx == c->cap) c->recvx = 0;
-  c->count.store(c->count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }
 
 void wake_waiter(Sudog* sg) { wake_waiter_on(current_m(), sg); }
@@ -59,16 +51,146 @@ static bool unlock_chan(G*, void* c) {
   return true;
 }
 
+// --- The ring -----------------------------------------------------------------------------
+
+namespace {
+
+// RingWindow: between claiming a position and publishing its stamp, other threads spin on the
+// slot, so the goroutine must not be stopped by a preemption signal there (the element's move
+// constructor is user code, outside the runtime's text that the signal handler refuses).
+struct RingWindow {
+  RingWindow() { tls_runtime_locks++; }
+  ~RingWindow() { tls_runtime_locks--; }
+};
+
+// backoff: another thread has claimed the slot and not yet published it (a few instructions,
+// unless the OS took its CPU away).
+void backoff(int& spins) {
+  if (spins < 10) {
+    for (int i = 0; i < (1 << spins); i++) lock_pause();
+    spins++;
+  } else {
+    sched_yield();
+  }
+}
+
+}  // namespace
+
+RingRes ring_push(ChanCore* c, void* src) {
+  RingWindow w;
+  int spins = 0;
+  std::uint64_t tail = c->tail.load(std::memory_order_relaxed);
+  for (;;) {
+    if (tail & c->mark) return RingRes::Closed;
+    std::uint64_t index = tail & (c->mark - 1);
+    std::atomic<std::uint64_t>& stamp = c->stamp(index);
+    std::uint64_t st = stamp.load(std::memory_order_acquire);
+    if (st == tail) {
+      // The slot is free for this lap: claim the position (seq_cst: see "No lost wake-up").
+      if (c->tail.compare_exchange_weak(tail, c->next(tail), std::memory_order_seq_cst, std::memory_order_relaxed)) {
+        c->ops->move_construct(c->elem(index), src);
+        stamp.store(tail + 1, std::memory_order_release);
+        return RingRes::Ok;
+      }
+      spins = 0;
+    } else if (st + c->one_lap == tail + 1) {
+      // The slot still holds the previous lap's element: full, unless a receiver has claimed
+      // it and is moving it out.
+      if (c->head.load(std::memory_order_acquire) + c->one_lap == tail) return RingRes::Blocked;
+      backoff(spins);
+      tail = c->tail.load(std::memory_order_relaxed);
+    } else {
+      backoff(spins);  // another sender took this position: catch up
+      tail = c->tail.load(std::memory_order_relaxed);
+    }
+  }
+}
+
+RingRes ring_pop(ChanCore* c, void* dst) {
+  RingWindow w;
+  int spins = 0;
+  std::uint64_t head = c->head.load(std::memory_order_relaxed);
+  for (;;) {
+    std::uint64_t index = head & (c->mark - 1);
+    std::atomic<std::uint64_t>& stamp = c->stamp(index);
+    std::uint64_t st = stamp.load(std::memory_order_acquire);
+    if (st == head + 1) {
+      if (c->head.compare_exchange_weak(head, c->next(head), std::memory_order_seq_cst, std::memory_order_relaxed)) {
+        void* e = c->elem(index);
+        c->ops->move_construct(dst, e);
+        c->ops->destroy(e);
+        stamp.store(head + c->one_lap, std::memory_order_release);
+        return RingRes::Ok;
+      }
+      spins = 0;
+    } else if (st == head) {
+      // Nothing published here: empty, unless a sender has claimed the position already.
+      std::uint64_t tail = c->tail.load(std::memory_order_acquire);
+      if ((tail & ~c->mark) == head) return (tail & c->mark) ? RingRes::Closed : RingRes::Blocked;
+      backoff(spins);
+      head = c->head.load(std::memory_order_relaxed);
+    } else {
+      backoff(spins);
+      head = c->head.load(std::memory_order_relaxed);
+    }
+  }
+}
+
+std::size_t ring_len(const ChanCore* c) {
+  for (;;) {
+    std::uint64_t tail = c->tail.load(std::memory_order_seq_cst);
+    std::uint64_t head = c->head.load(std::memory_order_seq_cst);
+    if (c->tail.load(std::memory_order_seq_cst) != tail) continue;  // a consistent pair
+    std::uint64_t hix = head & (c->mark - 1), tix = tail & (c->mark - 1);
+    if (hix < tix) return std::size_t(tix - hix);
+    if (hix > tix) return std::size_t(c->cap - hix + tix);
+    return (tail & ~c->mark) == head ? 0 : c->cap;
+  }
+}
+
+bool ring_may_proceed(ChanCore* c, bool send) {
+  // The waiter's publication as a seq_cst read-modify-write of the count (enqueue stored it
+  // under the lock), so it and the loads below are ordered against the other side's CAS and
+  // load of the count by the single total order of seq_cst operations (no fences: TSan does
+  // not model them).
+  (send ? c->sendq : c->recvq).n.fetch_add(0, std::memory_order_seq_cst);
+  std::uint64_t tail = c->tail.load(std::memory_order_seq_cst);
+  if (tail & c->mark) return true;  // closed: a receive drains or ends, a send fails
+  std::uint64_t head = c->head.load(std::memory_order_seq_cst);
+  if (!send) return tail != head;
+  return head + c->one_lap != tail;  // not full
+}
+
+void ring_wake(ChanCore* c, WaitQ& q) {
+  if (!q.waiting()) return;
+  c->lock.lock();
+  Sudog* sg = q.dequeue();
+  c->lock.unlock();
+  if (sg) wake_waiter(sg);
+}
+
+// --- Make, retain, release ----------------------------------------------------------------
+
 ChanCore* chan_make(const ElemOps* ops, std::size_t cap) {
-  std::size_t stride = (ops->size + ops->align - 1) / ops->align * ops->align;
   std::size_t align = ops->align < alignof(ChanCore) ? alignof(ChanCore) : ops->align;
   std::size_t header = (sizeof(ChanCore) + align - 1) / align * align;
+  std::size_t slot_align = ops->align < 8 ? 8 : ops->align;
+  std::size_t elem_off = (8 + ops->align - 1) / ops->align * ops->align;
+  std::size_t stride = cap ? (elem_off + ops->size + slot_align - 1) / slot_align * slot_align : 0;
   void* mem = ::operator new(header + stride * cap, std::align_val_t(align));
   ChanCore* c = ::new (mem) ChanCore();
   c->ops = ops;
   c->cap = cap;
   c->stride = stride;
+  c->elem_off = elem_off;
   c->buf = static_cast<char*>(mem) + header;
+  if (cap) {
+    std::uint64_t mark = 1;
+    while (mark < cap + 1) mark <<= 1;
+    c->mark = mark;
+    c->one_lap = mark << 1;
+    for (std::size_t i = 0; i < cap; i++) ::new (c->buf + i * stride) std::atomic<std::uint64_t>(i);
+  }
   return c;
 }
 
@@ -76,18 +198,85 @@ void chan_retain(ChanCore* c) { c->refs.fetch_add(1, std::memory_order_relaxed);
 
 void chan_release(ChanCore* c) {
   if (c->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-  std::size_t n = c->count.load(std::memory_order_relaxed);
-  for (std::size_t i = 0, x = c->recvx; i < n; i++) {
-    c->ops->destroy(c->slot(x));
-    if (++x == c->cap) x = 0;
+  if (c->cap) {
+    std::uint64_t head = c->head.load(std::memory_order_acquire);
+    for (std::size_t n = ring_len(c); n > 0; n--) {
+      c->ops->destroy(c->elem(head & (c->mark - 1)));
+      head = c->next(head);
+    }
   }
   std::size_t align = c->ops->align < alignof(ChanCore) ? alignof(ChanCore) : c->ops->align;
   c->~ChanCore();
   ::operator delete(static_cast<void*>(c), std::align_val_t(align));
 }
 
+// --- Buffered send and receive --------------------------------------------------------------
+
+// ring_wait: self waits until the ring may let it proceed (send: room; receive: a value) or is
+// closed; returns at once if that is so already once its Sudog is visible.
+static void ring_wait(ChanCore* c, bool send, M* m, G* self) {
+  Sudog me;
+  me.g = self;
+  me.c = c;
+  WaitQ& q = send ? c->sendq : c->recvq;
+  c->lock.lock();
+  q.enqueue(&me);
+  if (ring_may_proceed(c, send)) {
+    q.remove(&me);
+    c->lock.unlock();
+    return;
+  }
+  park_on(m, self, send ? WaitReason::ChanSend : WaitReason::ChanReceive, unlock_chan, c);
+  // Woken by the other side or by close (the waker unlinked the Sudog): the caller tries again.
+}
+
+// ring_send: Go's chansend on a buffered channel. Returns false only when !block and full.
+static bool ring_send(ChanCore* c, void* src, bool block) {
+  for (;;) {
+    // Looked up again after a park: the goroutine may resume on another thread.
+    M* m = current_m();
+    G* self = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
+    RingRes r = ring_push(c, src);
+    if (r == RingRes::Ok) {
+      ring_wake(c, c->recvq);
+      check_preempt(self);
+      return true;
+    }
+    if (r == RingRes::Closed) throw ClosedChannel("send on closed channel");
+    if (!block) {
+      check_preempt(self);
+      return false;
+    }
+    if (!self) throw RuntimeMisuse("mpg: blocking channel send outside a goroutine");
+    ring_wait(c, true, m, self);
+  }
+}
+
+// ring_recv: Go's chanrecv on a buffered channel. Returns Empty only when !block.
+static TryRecv ring_recv(ChanCore* c, void* dst, bool block) {
+  for (;;) {
+    M* m = current_m();  // as in ring_send
+    G* self = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
+    RingRes r = ring_pop(c, dst);
+    if (r == RingRes::Ok) {
+      ring_wake(c, c->sendq);
+      check_preempt(self);
+      return TryRecv::Value;
+    }
+    if (r == RingRes::Closed || !block) {
+      check_preempt(self);
+      return r == RingRes::Closed ? TryRecv::Closed : TryRecv::Empty;
+    }
+    if (!self) throw RuntimeMisuse("mpg: blocking channel receive outside a goroutine");
+    ring_wait(c, false, m, self);
+  }
+}
+
+// --- Unbuffered send and receive ------------------------------------------------------------
+
 // chan_send_impl: Go's chansend. Returns false only when !block and it would block.
 static bool chan_send_impl(ChanCore* c, void* src, bool block) {
+  if (c->cap) return ring_send(c, src, block);
   // One thread-local lookup for the whole operation: nothing below switches before it parks.
   M* m = current_m();
   G* self = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
@@ -96,18 +285,16 @@ static bool chan_send_impl(ChanCore* c, void* src, bool block) {
     c->lock.unlock();
     throw ClosedChannel("send on closed channel");
   }
-  // Done on the spot (a parked receiver, room in the buffer, or a try that fails): a runtime
-  // entry, so check for preemption once. A G that parks below was just scheduled when it
-  // returns (its flag cleared): no check there.
+  // Done on the spot (a parked receiver, or a try that fails): a runtime entry, so check for
+  // preemption once. A G that parks below was just scheduled when it returns (its flag
+  // cleared): no check there.
   Sudog* sg = c->recvq.dequeue();
-  bool room = !sg && c->count.load(std::memory_order_relaxed) < c->cap;
-  if (sg || room || !block) {
+  if (sg || !block) {
     if (sg) send_direct(c, sg, src);
-    else if (room) buffer_put(c, src);
     c->lock.unlock();
     if (sg) wake_waiter_on(m, sg);
     check_preempt(self);
-    return sg || room;
+    return sg != nullptr;
   }
   if (!self) {
     c->lock.unlock();
@@ -128,21 +315,20 @@ bool chan_try_send(ChanCore* c, void* src) { return chan_send_impl(c, src, false
 
 // chan_recv_impl: Go's chanrecv. Returns Empty only when !block.
 static TryRecv chan_recv_impl(ChanCore* c, void* dst, bool block) {
+  if (c->cap) return ring_recv(c, dst, block);
   M* m = current_m();  // as in chan_send_impl
   G* self = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
   c->lock.lock();
-  // Done on the spot (closed and drained, a parked sender, a buffered value, or a try that
-  // fails): check for preemption once, as in chan_send_impl.
-  bool closed = c->closed && c->count.load(std::memory_order_relaxed) == 0;
+  // Done on the spot (closed, a parked sender, or a try that fails): check for preemption
+  // once, as in chan_send_impl.
+  bool closed = c->closed;
   Sudog* sg = closed ? nullptr : c->sendq.dequeue();
-  bool buffered = !closed && !sg && c->count.load(std::memory_order_relaxed) > 0;
-  if (closed || sg || buffered || !block) {
+  if (closed || sg || !block) {
     if (sg) recv_direct(c, sg, dst);
-    else if (buffered) buffer_take(c, dst);
     c->lock.unlock();
     if (sg) wake_waiter_on(m, sg);
     check_preempt(self);
-    return closed ? TryRecv::Closed : (sg || buffered) ? TryRecv::Value : TryRecv::Empty;
+    return closed ? TryRecv::Closed : sg ? TryRecv::Value : TryRecv::Empty;
   }
   if (!self) {
     c->lock.unlock();
@@ -168,7 +354,11 @@ void chan_close(ChanCore* c) {
     throw ChannelMisuse("close of closed channel");
   }
   c->closed = true;
+  // Buffered: every later claim of the tail fails; a send that claimed before completes, and
+  // receivers drain it.
+  if (c->cap) c->tail.fetch_or(c->mark, std::memory_order_seq_cst);
   // Collect every waiter under the lock, wake them after: ready() may take the scheduler lock.
+  // (Buffered waiters just try again and see the closed bit.)
   Sudog* wake = nullptr;
   for (WaitQ* q : {&c->recvq, &c->sendq}) {
     while (Sudog* sg = q->dequeue()) {
@@ -185,7 +375,7 @@ void chan_close(ChanCore* c) {
   }
 }
 
-std::size_t chan_len(const ChanCore* c) { return c->count.load(std::memory_order_relaxed); }
+std::size_t chan_len(const ChanCore* c) { return c->cap ? ring_len(c) : 0; }
 std::size_t chan_cap(const ChanCore* c) { return c->cap; }
 
 void block_forever(int reason) {

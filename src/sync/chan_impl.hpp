@@ -25,16 +25,19 @@ struct Sudog {
   bool linked = false;        // in a wait queue (c's lock)
 };
 
-// WaitQ: FIFO of Sudogs (c's lock).
+// WaitQ: FIFO of Sudogs (c's lock). n counts them; a buffered channel's lock-free side reads it
+// without the lock to learn whether anyone waits (see RingOps).
 struct WaitQ {
   Sudog* first = nullptr;
   Sudog* last = nullptr;
+  std::atomic<std::uint32_t> n{0};
   void enqueue(Sudog* s) {
     s->next = nullptr;
     s->prev = last;
     if (last) last->next = s; else first = s;
     last = s;
     s->linked = true;
+    n.store(n.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
   void remove(Sudog* s) {
     if (!s->linked) return;
@@ -42,7 +45,10 @@ struct WaitQ {
     if (s->next) s->next->prev = s->prev; else last = s->prev;
     s->next = s->prev = nullptr;
     s->linked = false;
+    n.store(n.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   }
+  // waiting: somebody may wait (read without the lock, after a seq_cst operation on the ring).
+  bool waiting() const { return n.load(std::memory_order_seq_cst) != 0; }
   // dequeue: the first waiter that can still be woken. A select's waiter is taken only if this
   // channel wins the select's claim (one CAS); losers are dropped from the queue.
   Sudog* dequeue() {
@@ -59,31 +65,59 @@ struct WaitQ {
   }
 };
 
-// ChanCore: one channel. The element buffer follows the struct in the same allocation.
+// A buffered channel's elements live in a lock-free ring (a bounded queue with a sequence
+// stamp per slot, Vyukov's design as crossbeam's array channel has it): a send claims the tail
+// position by CAS, moves its value into the slot and publishes it by storing the slot's stamp;
+// a receive claims the head the same way. Positions are lap | index: index < cap, kMark-sized
+// index field, so the tail can carry the closed bit (kMark) that close() sets and every later
+// CAS on the tail sees. The lock is taken only to wait, to wake a waiter, and to close.
+enum class RingRes { Ok, Blocked, Closed };  // Blocked: full for a send, empty for a receive
+
+// ChanCore: one channel. The element buffer follows the struct in the same allocation
+// (unbuffered: nothing; buffered: cap slots of stride bytes: the stamp, then the element).
 class ChanCore {
  public:
-  Lock lock;
+  alignas(64) std::atomic<std::uint64_t> head{0};  // next position to receive (buffered)
+  alignas(64) std::atomic<std::uint64_t> tail{0};  // next position to send, | mark once closed
+  alignas(64) Lock lock;
   std::atomic<std::int32_t> refs{1};
   const ElemOps* ops = nullptr;
   std::size_t cap = 0;
-  std::size_t stride = 0;            // element size rounded up to its alignment
-  std::atomic<std::size_t> count{0}; // buffered elements (written under lock)
-  std::size_t sendx = 0, recvx = 0;  // (lock)
+  std::size_t stride = 0;            // slot size (stamp + element, aligned)
+  std::size_t elem_off = 0;          // element's offset in its slot
+  std::uint64_t mark = 0, one_lap = 0;  // closed bit of the tail; position step of a whole lap
   bool closed = false;               // (lock)
   WaitQ recvq, sendq;                // (lock)
   char* buf = nullptr;
 
-  void* slot(std::size_t i) { return buf + i * stride; }
+  std::atomic<std::uint64_t>& stamp(std::uint64_t index) {
+    return *reinterpret_cast<std::atomic<std::uint64_t>*>(buf + index * stride);
+  }
+  void* elem(std::uint64_t index) { return buf + index * stride + elem_off; }
+  // next: the position after pos (same lap, or index 0 of the next lap).
+  std::uint64_t next(std::uint64_t pos) const {
+    std::uint64_t index = pos & (mark - 1);
+    return index + 1 < cap ? pos + 1 : (pos & ~(one_lap - 1)) + one_lap;
+  }
 };
 
-// The transfer steps, with c->lock held; both leave the lock held.
+// ring_push / ring_pop: the lock-free send and receive of a buffered channel (no waiting, no
+// waking). ring_len: elements buffered now. ring_may_proceed: after a waiter is published, can
+// a send (send=true) or a receive proceed now (room, a value, or closed)? Judged by positions,
+// not stamps, so it pairs with the other side's CAS (see chan.cpp, "No lost wake-up").
+RingRes ring_push(ChanCore* c, void* src);
+RingRes ring_pop(ChanCore* c, void* dst);
+std::size_t ring_len(const ChanCore* c);
+bool ring_may_proceed(ChanCore* c, bool send);
+// ring_wake: after a successful push (q = recvq) or pop (q = sendq), wake one waiter, if any,
+// to try again.
+void ring_wake(ChanCore* c, WaitQ& q);
+
+// The unbuffered hand-offs, with c->lock held; both leave the lock held.
 // send_direct: hand src to a parked receiver sg.
 void send_direct(ChanCore* c, Sudog* sg, void* src);
-// recv_direct: take from a parked sender sg (through the buffer if the channel is buffered).
+// recv_direct: take from a parked sender sg.
 void recv_direct(ChanCore* c, Sudog* sg, void* dst);
-// buffer_put / buffer_take: c has room / c has an element.
-void buffer_put(ChanCore* c, void* src);
-void buffer_take(ChanCore* c, void* dst);
 // wake: makes a completed waiter's G runnable (after the locks are released).
 void wake_waiter(Sudog* sg);
 void wake_waiter_on(M* m, Sudog* sg);  // m: the caller's current_m() (see ready_on)

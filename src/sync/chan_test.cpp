@@ -776,3 +776,155 @@ TEST(ChanTry, FailedTrySendKeepsMoveOnlyValue) {
   });
 }
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// The buffered channel's lock-free ring (chan.cpp): positions that wrap laps, waiters that park
+// on a full or empty ring and must be woken, and close racing senders.
+
+namespace {
+
+// Invariant: positions wrap around laps (caps that are and are not powers of two) with len()
+// exact at every step, try_send failing exactly when len() == cap, and values in order.
+TEST(ChanRing, LenAndOrderAcrossManyLaps) {
+  mpg::run([] {
+    Rng r{42};
+    for (std::size_t cap : {std::size_t(1), std::size_t(3), std::size_t(4), std::size_t(7)}) {
+      mpg::Chan<long> c(cap);
+      long next_in = 0, next_out = 0;
+      for (int step = 0; step < 20000; step++) {
+        std::size_t k = std::size_t(r.below(std::uint32_t(cap + 1)));
+        for (std::size_t i = 0; i < k; i++) {
+          bool room = c.len() < cap;
+          ASSERT_EQ(c.try_send(next_in), room) << "cap=" << cap << " step=" << step;
+          if (room) next_in++;
+        }
+        ASSERT_LE(c.len(), cap);
+        ASSERT_EQ(c.len(), std::size_t(next_in - next_out)) << "cap=" << cap << " step=" << step;
+        std::size_t take = std::size_t(r.below(std::uint32_t(c.len() + 1)));
+        for (std::size_t i = 0; i < take; i++) {
+          auto v = c.try_recv();
+          ASSERT_TRUE(v.has_value());
+          ASSERT_EQ(*v, next_out++) << "cap=" << cap << " step=" << step;
+        }
+      }
+      ASSERT_GE(next_in, long(cap) * 100) << "the positions should have wrapped many laps";
+    }
+  });
+}
+
+// Invariant: many senders and receivers on a ring of 1 or 2 slots (so almost every operation
+// parks or wakes someone) move every value exactly once, at procs 1, 2 and 4; nobody hangs.
+TEST(ChanRing, TinyBufferManySendersManyReceiversExactlyOnce) {
+  const int kSenders = 4, kReceivers = 4;
+  const long kPer = scaled(50000);
+  for (std::size_t cap : {std::size_t(1), std::size_t(2)}) {
+    for (int procs : kProcs) {
+      std::vector<std::atomic<std::uint8_t>> seen(std::size_t(kSenders * kPer));
+      mpg::run(
+          [&] {
+            mpg::Chan<long> c(cap);
+            mpg::WaitGroup senders, receivers;
+            senders.add(kSenders);
+            receivers.add(kReceivers);
+            for (int s = 0; s < kSenders; s++)
+              mpg::go([&, s] {
+                for (long i = 0; i < kPer; i++) c.send(s * kPer + i);
+                senders.done();
+              });
+            for (int k = 0; k < kReceivers; k++)
+              mpg::go([&] {
+                while (auto v = c.recv()) seen[std::size_t(*v)].fetch_add(1, std::memory_order_relaxed);
+                receivers.done();
+              });
+            senders.wait();
+            c.close();
+            receivers.wait();
+          },
+          mpg::Config{.procs = procs});
+      long lost = 0, dup = 0;
+      for (auto& s : seen) {
+        lost += s.load() == 0;
+        dup += s.load() > 1;
+      }
+      EXPECT_EQ(lost, 0) << "cap=" << cap << " procs=" << procs;
+      EXPECT_EQ(dup, 0) << "cap=" << cap << " procs=" << procs;
+    }
+  }
+}
+
+// Invariant: close is final: senders racing close either deliver their value or throw, every
+// delivered value is received, and once a receive has reported closed, no later receive
+// returns a value.
+TEST(ChanRing, CloseRacingSendersIsFinal) {
+  const int kRounds = int(scaled(300));
+  for (int procs : {2, 4}) {
+    long bad = 0, mismatched = 0;
+    mpg::run(
+        [&] {
+          for (int round = 0; round < kRounds; round++) {
+            mpg::Chan<int> c(8);
+            std::atomic<int> delivered{0};
+            mpg::WaitGroup wg;
+            wg.add(4);
+            for (int s = 0; s < 4; s++)
+              mpg::go([&] {
+                try {
+                  for (;;) {
+                    c.send(1);
+                    delivered.fetch_add(1, std::memory_order_relaxed);
+                  }
+                } catch (const mpg::ClosedChannel&) {
+                }
+                wg.done();
+              });
+            int received = 0;
+            for (int i = 0; i < 20; i++) received += c.recv().has_value();
+            c.close();
+            bool seen_closed = false;
+            for (int i = 0; i < 40; i++) {
+              auto v = c.recv();
+              if (!v) seen_closed = true;
+              else if (seen_closed) bad++;
+              else received++;
+            }
+            wg.wait();
+            if (received != delivered.load()) mismatched++;
+          }
+        },
+        mpg::Config{.procs = procs});
+    EXPECT_EQ(bad, 0) << "a value after a receive reported closed, procs=" << procs;
+    EXPECT_EQ(mismatched, 0) << "delivered sends != received values, procs=" << procs;
+  }
+}
+
+// Invariant: a select parked on empty buffered channels is woken by a send to any of them, and
+// a select parked on full ones by a receive; rounds of it at procs 2 and 4 never hang.
+TEST(ChanRing, SelectParkedOnRingsIsWoken) {
+  const int kRounds = int(scaled(20000));
+  for (int procs : {2, 4}) {
+    long got = 0;
+    mpg::run(
+        [&] {
+          mpg::Chan<int> a(1), b(1), full(1);
+          full.send(0);
+          mpg::go([=]() mutable {
+            for (int i = 0; i < kRounds; i++) {
+              ((i & 1) ? a : b).send(i);
+              full.recv();  // frees the slot the selector then fills
+            }
+          });
+          for (int i = 0; i < kRounds; i++) {
+            int fired = 0;
+            while (fired < 2) {
+              mpg::select(mpg::on_recv(a, [&](std::optional<int> v) { got += v.has_value(); fired++; }),
+                          mpg::on_recv(b, [&](std::optional<int> v) { got += v.has_value(); fired++; }),
+                          mpg::on_send(full, 1, [&] { fired++; }));
+            }
+          }
+        },
+        mpg::Config{.procs = procs});
+    EXPECT_EQ(got, kRounds) << "procs=" << procs;
+  }
+}
+
+}  // namespace

@@ -9,6 +9,10 @@
 //  5. The first waker wins the claim by CAS (a channel, under its lock, or the timer) and
 //     readies the G; everyone else skips its Sudog.
 //  6. Awake: stop the timer, lock all again, unlink the Sudogs that did not fire, unlock.
+// A buffered channel's case (its ring is lock-free, see chan.cpp) is polled with the ring's own
+// operations; in pass 2, after the Sudogs are published, the rings are looked at once more
+// (ring_may_proceed, the waiter's half of "No lost wake-up"), and a wake from a buffered
+// channel carries no value: the select polls again, with what is left of its timeout.
 #include <alloca.h>
 
 #include <algorithm>
@@ -95,95 +99,118 @@ static SelectResult select_go(SelectCase* cases, int n) {
     std::abort();
   }
 
-  // Pass 1: is any case ready?
-  sellock(locked);
-  for (int k = 0; k < nchan; k++) {
-    int i = order[k];
-    SelectCase& sc = cases[i];
-    ChanCore* c = sc.c;
-    if (sc.kind == CaseKind::Recv) {
-      if (Sudog* sg = c->sendq.dequeue()) {
-        recv_direct(c, sg, sc.elem);
+  std::int64_t deadline = timeout_index >= 0 && timeout_ns > 0 ? nanotime() + timeout_ns : 0;
+  Sudog* sgs = static_cast<Sudog*>(alloca(sizeof(Sudog) * std::size_t(nchan)));
+  for (;;) {
+    // Pass 1: is any case ready?
+    sellock(locked);
+    for (int k = 0; k < nchan; k++) {
+      int i = order[k];
+      SelectCase& sc = cases[i];
+      ChanCore* c = sc.c;
+      if (c->cap) {
+        RingRes r = sc.kind == CaseKind::Recv ? ring_pop(c, sc.elem) : ring_push(c, sc.elem);
+        if (r == RingRes::Blocked) continue;
         selunlock(locked);
-        wake_waiter(sg);
+        if (r == RingRes::Closed) {
+          if (sc.kind == CaseKind::Send) throw ClosedChannel("send on closed channel");
+          return {i, false};
+        }
+        ring_wake(c, sc.kind == CaseKind::Recv ? c->sendq : c->recvq);
         return {i, true};
       }
-      if (c->count.load(std::memory_order_relaxed) > 0) {
-        buffer_take(c, sc.elem);
-        selunlock(locked);
-        return {i, true};
-      }
-      if (c->closed) {
-        selunlock(locked);
-        return {i, false};
-      }
-    } else {
-      if (c->closed) {
-        selunlock(locked);
-        throw ClosedChannel("send on closed channel");
-      }
-      if (Sudog* sg = c->recvq.dequeue()) {
-        send_direct(c, sg, sc.elem);
-        selunlock(locked);
-        wake_waiter(sg);
-        return {i, true};
-      }
-      if (c->count.load(std::memory_order_relaxed) < c->cap) {
-        buffer_put(c, sc.elem);
-        selunlock(locked);
-        return {i, true};
+      if (sc.kind == CaseKind::Recv) {
+        if (c->closed) {
+          selunlock(locked);
+          return {i, false};
+        }
+        if (Sudog* sg = c->sendq.dequeue()) {
+          recv_direct(c, sg, sc.elem);
+          selunlock(locked);
+          wake_waiter(sg);
+          return {i, true};
+        }
+      } else {
+        if (c->closed) {
+          selunlock(locked);
+          throw ClosedChannel("send on closed channel");
+        }
+        if (Sudog* sg = c->recvq.dequeue()) {
+          send_direct(c, sg, sc.elem);
+          selunlock(locked);
+          wake_waiter(sg);
+          return {i, true};
+        }
       }
     }
-  }
-  if (default_index >= 0) {
-    selunlock(locked);
-    return {default_index, false};
-  }
-  if (!g) {
-    selunlock(locked);
-    throw RuntimeMisuse("mpg: blocking select outside a goroutine");
-  }
-  if (timeout_index >= 0 && timeout_ns <= 0) {
-    selunlock(locked);
-    return {timeout_index, false};
-  }
+    if (default_index >= 0) {
+      selunlock(locked);
+      return {default_index, false};
+    }
+    if (!g) {
+      selunlock(locked);
+      throw RuntimeMisuse("mpg: blocking select outside a goroutine");
+    }
+    std::int64_t left = deadline ? deadline - nanotime() : 0;
+    if (timeout_index >= 0 && left <= 0) {
+      selunlock(locked);
+      return {timeout_index, false};
+    }
 
-  // Pass 2: wait on every channel.
-  Sudog* sgs = static_cast<Sudog*>(alloca(sizeof(Sudog) * std::size_t(nchan)));
-  std::uint64_t token = timeout_index >= 0 ? g->timer.next_seq() : 0;
-  g->param = nullptr;
-  g->select_done.store(token << 1, std::memory_order_release);
-  for (int k = 0; k < nchan; k++) {
-    int i = order[k];
-    Sudog* sg = ::new (&sgs[k]) Sudog();
-    sg->g = g;
-    sg->elem = cases[i].elem;
-    sg->c = cases[i].c;
-    sg->case_index = i;
-    sg->is_select = true;
-    if (cases[i].kind == CaseKind::Recv) cases[i].c->recvq.enqueue(sg);
-    else cases[i].c->sendq.enqueue(sg);
-  }
-  if (timeout_index >= 0)
-    park_with_timer(WaitReason::Select, selunlock_park, &locked, &g->timer, nanotime() + timeout_ns);
-  else
-    park(WaitReason::Select, selunlock_park, &locked);
+    // Pass 2: wait on every channel.
+    std::uint64_t token = timeout_index >= 0 ? g->timer.next_seq() : 0;
+    g->param = nullptr;
+    g->select_done.store(token << 1, std::memory_order_release);
+    bool buffered = false;
+    for (int k = 0; k < nchan; k++) {
+      int i = order[k];
+      Sudog* sg = ::new (&sgs[k]) Sudog();
+      sg->g = g;
+      sg->elem = cases[i].elem;
+      sg->c = cases[i].c;
+      sg->case_index = i;
+      sg->is_select = true;
+      buffered |= cases[i].c->cap != 0;
+      if (cases[i].kind == CaseKind::Recv) cases[i].c->recvq.enqueue(sg);
+      else cases[i].c->sendq.enqueue(sg);
+    }
+    auto unlink_all = [&](Sudog* fired) {
+      for (int k = 0; k < nchan; k++) {
+        Sudog* sg = &sgs[k];
+        if (sg == fired || !sg->linked) continue;
+        if (cases[sg->case_index].kind == CaseKind::Recv) sg->c->recvq.remove(sg);
+        else sg->c->sendq.remove(sg);
+      }
+    };
+    if (buffered) {
+      bool ready = false;
+      for (int k = 0; k < nchan && !ready; k++) {
+        ChanCore* c = cases[order[k]].c;
+        ready = c->cap && ring_may_proceed(c, cases[order[k]].kind == CaseKind::Send);
+      }
+      if (ready) {  // a ring changed before our Sudogs were visible: poll again
+        unlink_all(nullptr);
+        selunlock(locked);
+        continue;
+      }
+    }
+    if (timeout_index >= 0)
+      park_with_timer(WaitReason::Select, selunlock_park, &locked, &g->timer, nanotime() + left);
+    else
+      park(WaitReason::Select, selunlock_park, &locked);
 
-  // Awake: one waker won the claim. Unlink the rest.
-  Sudog* fired = static_cast<Sudog*>(g->param);
-  if (timeout_index >= 0) timer_stop(&g->timer);
-  sellock(locked);
-  for (int k = 0; k < nchan; k++) {
-    Sudog* sg = &sgs[k];
-    if (sg == fired || !sg->linked) continue;
-    if (cases[sg->case_index].kind == CaseKind::Recv) sg->c->recvq.remove(sg);
-    else sg->c->sendq.remove(sg);
+    // Awake: one waker won the claim. Unlink the rest.
+    Sudog* fired = static_cast<Sudog*>(g->param);
+    if (timeout_index >= 0) timer_stop(&g->timer);
+    sellock(locked);
+    unlink_all(fired);
+    selunlock(locked);
+    if (!fired) return {timeout_index, false};
+    if (fired->c->cap) continue;  // a buffered channel changed: poll again
+    if (cases[fired->case_index].kind == CaseKind::Send && !fired->success)
+      throw ClosedChannel("send on closed channel");
+    return {fired->case_index, fired->success};
   }
-  selunlock(locked);
-  if (!fired) return {timeout_index, false};
-  if (cases[fired->case_index].kind == CaseKind::Send && !fired->success)
-    throw ClosedChannel("send on closed channel");
-  return {fired->case_index, fired->success};
 }
 
 }  // namespace mpg::detail
