@@ -30,6 +30,7 @@
 #include "runtime/sched.hpp"
 
 #include <sched.h>
+#include <time.h>
 
 #include <cstdio>
 #include <cstring>
@@ -44,6 +45,8 @@ Sched* sched = nullptr;
 namespace {
 thread_local M* tls_m = nullptr;
 constexpr int kStealTries = 4;
+// kRunnextStealWaitNs: a thief's sleep before it takes a running P's runnext (Go's usleep(3)).
+constexpr long kRunnextStealWaitNs = 3000;
 constexpr int kGlobalBatchMax = int(kLocalQueueSize / 2);
 }  // namespace
 
@@ -136,13 +139,16 @@ static G* runqsteal(P* pp, P* p2, bool steal_runnext, std::uint32_t max = kLocal
     G* next = p2->runnext.load(std::memory_order_acquire);
     if (!next) return nullptr;
     // p2's owner is likely about to run its runnext (a channel hand-off takes ~100 ns). Give it
-    // ~3 us before stealing, as Go's usleep(3) does, but wait without a syscall, and without
-    // reading p2's runnext meanwhile: polling it would pull the line away from its owner.
-    std::int64_t until = nanotime() + 3000;
-    while (nanotime() < until) {
-      for (int i = 0; i < 32; i++) cpu_relax();
-    }
-    if (!p2->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel)) return nullptr;
+    // time first, as Go does with usleep(3): a real sleep (the kernel's timer slack makes it
+    // ~50 us), not a spin. A thief spinning here for 3 us at a time, then retrying, slowed a
+    // channel ping-pong between two goroutines on the other P from ~160 to ~240 ns per round
+    // trip at procs=2 and stole the pair apart 20x as often (docs/runtime.md, "Stealing").
+    struct timespec ts{0, kRunnextStealWaitNs};
+    ::nanosleep(&ts, nullptr);
+    // Look before the CAS: a failing CAS would still take the line from its owner.
+    if (p2->runnext.load(std::memory_order_relaxed) != next ||
+        !p2->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel))
+      return nullptr;
     pp->steals.fetch_add(1, std::memory_order_relaxed);
     pp->stolen.fetch_add(1, std::memory_order_relaxed);
     return next;
