@@ -57,7 +57,11 @@ namespace {
 
 // RingWindow: between claiming a position and publishing its stamp, other threads spin on the
 // slot, so the goroutine must not be stopped by a preemption signal there (the element's move
-// constructor is user code, outside the runtime's text that the signal handler refuses).
+// constructor is user code, outside the runtime's text that the signal handler refuses). The
+// count is a plain thread-local; the compiler may move the decrement above the stamp's store,
+// which is harmless only because that code is the runtime's own, which the handler refuses
+// anyway. An element move that throws terminates (ElemOpsFor is noexcept): a claimed slot
+// cannot be given back.
 struct RingWindow {
   RingWindow() { tls_runtime_locks++; }
   ~RingWindow() { tls_runtime_locks--; }

@@ -927,4 +927,74 @@ TEST(ChanRing, SelectParkedOnRingsIsWoken) {
   }
 }
 
+// Invariant: a select woken by a buffered channel that then completes another case passes the
+// wake on: a plain receiver queued behind it on the same channel gets the value. (Found in
+// review: the select swallowed the only wake, and the receiver slept beside a buffered value.)
+// The mirror image for a select parked on a full ring with a plain sender behind it.
+TEST(ChanRing, SelectWokenByARingPassesTheWakeOn) {
+  const int kRounds = int(scaled(60));
+  // within: a generous bound for a wake that must come (it comes in microseconds when right).
+  const auto within = std::chrono::seconds(2);
+  for (int procs : {1, 2}) {
+    int stuck_recv = 0, stuck_send = 0, took_other = 0;
+    // other_must_finish: the select took its other case, so the plain waiter behind it must
+    // complete and report 1 on `done` soon; counts a failure in `stuck` otherwise.
+    auto other_must_finish = [&](mpg::Chan<int>& done, int& stuck) {
+      took_other++;
+      bool ok = false;
+      mpg::select(mpg::on_recv(done, [&](std::optional<int> v) { ok = v == 1; }), mpg::on_timeout(within, [] {}));
+      if (!ok) stuck++;
+      return ok;
+    };
+    mpg::run(
+        [&] {
+          for (int round = 0; round < kRounds; round++) {
+            // Receive side: a.recvq = [select S, receiver R]; a.send wakes S; b.send gives S
+            // a second ready case, which it picks about half the time.
+            mpg::Chan<int> a(1), b(1), s_case(1), r_got(1);
+            mpg::go([&] {
+              s_case.send(mpg::select(mpg::on_recv(a, [](std::optional<int>) {}),
+                                      mpg::on_recv(b, [](std::optional<int>) {})));
+            });
+            ASSERT_TRUE(wait_waiting(1));  // S parked (main polls, it is not parked)
+            mpg::go([&] { r_got.send(a.recv().value_or(-1)); });
+            ASSERT_TRUE(wait_waiting(2));
+            a.send(1);
+            b.send(2);
+            // S took b: a's value is R's. Else close a to let R go.
+            bool got = *s_case.recv() == 1 && other_must_finish(r_got, stuck_recv);
+            a.close();
+            if (!got) r_got.recv();
+
+            // Send side: full rings c and d; c.sendq = [select S2, sender T]; a receive from c
+            // wakes S2; a receive from d gives S2 room on d too.
+            mpg::Chan<int> c(1), d(1), s2_case(1), t_done(1);
+            c.send(0);
+            d.send(0);
+            mpg::go([&] { s2_case.send(mpg::select(mpg::on_send(c, 1, [] {}), mpg::on_send(d, 1, [] {}))); });
+            ASSERT_TRUE(wait_waiting(1));
+            mpg::go([&] {
+              try {
+                c.send(2);
+                t_done.send(1);
+              } catch (const mpg::ClosedChannel&) {
+                t_done.send(0);
+              }
+            });
+            ASSERT_TRUE(wait_waiting(2));
+            c.recv();
+            d.recv();
+            // S2 filled d: c's free slot is T's. Else close c to let T go.
+            bool sent = *s2_case.recv() == 1 && other_must_finish(t_done, stuck_send);
+            c.close();
+            if (!sent) t_done.recv();
+          }
+        },
+        mpg::Config{.procs = procs});
+    EXPECT_EQ(stuck_recv, 0) << "receiver left parked beside a buffered value, procs=" << procs;
+    EXPECT_EQ(stuck_send, 0) << "sender left parked beside a free slot, procs=" << procs;
+    EXPECT_GT(took_other, 0) << "the select never picked the other case: the test tested nothing";
+  }
+}
+
 }  // namespace

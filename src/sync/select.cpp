@@ -12,7 +12,8 @@
 // A buffered channel's case (its ring is lock-free, see chan.cpp) is polled with the ring's own
 // operations; in pass 2, after the Sudogs are published, the rings are looked at once more
 // (ring_may_proceed, the waiter's half of "No lost wake-up"), and a wake from a buffered
-// channel carries no value: the select polls again, with what is left of its timeout.
+// channel carries no value: the select polls again, with what is left of its timeout, and
+// passes the wake on if it does not use it (OwedWake).
 #include <alloca.h>
 
 #include <algorithm>
@@ -43,6 +44,21 @@ bool selunlock_park(G*, void* arg) {
   selunlock(*static_cast<Locked*>(arg));
   return true;
 }
+
+// OwedWake: a wake from a buffered channel carries no value: it says "the ring changed, try
+// again", and the waker woke only this select. If the select then completes some other way (an
+// other case, a throw, a timeout), it passes the wake on to the next waiter of that queue, or a
+// plain waiter queued behind it would sleep beside a value (or room) nobody tells it of.
+struct OwedWake {
+  ChanCore* c = nullptr;
+  bool send = false;  // woken from the send queue (room), else the receive queue (a value)
+  void settle(ChanCore* done, bool done_send) {
+    if (c == done && send == done_send) c = nullptr;  // used it
+  }
+  ~OwedWake() {
+    if (c) ring_wake(c, send ? c->sendq : c->recvq);
+  }
+};
 
 FastRand& rng() {
   M* m = current_m();
@@ -101,6 +117,7 @@ static SelectResult select_go(SelectCase* cases, int n) {
 
   std::int64_t deadline = timeout_index >= 0 && timeout_ns > 0 ? nanotime() + timeout_ns : 0;
   Sudog* sgs = static_cast<Sudog*>(alloca(sizeof(Sudog) * std::size_t(nchan)));
+  OwedWake owed;
   for (;;) {
     // Pass 1: is any case ready?
     sellock(locked);
@@ -109,9 +126,11 @@ static SelectResult select_go(SelectCase* cases, int n) {
       SelectCase& sc = cases[i];
       ChanCore* c = sc.c;
       if (c->cap) {
-        RingRes r = sc.kind == CaseKind::Recv ? ring_pop(c, sc.elem) : ring_push(c, sc.elem);
+        bool send = sc.kind == CaseKind::Send;
+        RingRes r = send ? ring_push(c, sc.elem) : ring_pop(c, sc.elem);
         if (r == RingRes::Blocked) continue;
         selunlock(locked);
+        owed.settle(c, send);
         if (r == RingRes::Closed) {
           if (sc.kind == CaseKind::Send) throw ClosedChannel("send on closed channel");
           return {i, false};
@@ -206,7 +225,11 @@ static SelectResult select_go(SelectCase* cases, int n) {
     unlink_all(fired);
     selunlock(locked);
     if (!fired) return {timeout_index, false};
-    if (fired->c->cap) continue;  // a buffered channel changed: poll again
+    if (fired->c->cap) {  // a buffered channel changed: poll again (and owe the wake until used)
+      owed.c = fired->c;
+      owed.send = cases[fired->case_index].kind == CaseKind::Send;
+      continue;
+    }
     if (cases[fired->case_index].kind == CaseKind::Send && !fired->success)
       throw ClosedChannel("send on closed channel");
     return {fired->case_index, fired->success};

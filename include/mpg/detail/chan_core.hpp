@@ -16,10 +16,13 @@ struct ElemOps {
   void (*destroy)(void* p);
 };
 
+// The channel cannot undo a move half done (a buffered channel's slot is claimed before the
+// value moves in), so an element whose move constructor or destructor throws terminates the
+// program there, as a panic would, instead of leaving the channel wedged.
 template <class T>
 struct ElemOpsFor {
-  static void move_construct(void* dst, void* src) { ::new (dst) T(std::move(*static_cast<T*>(src))); }
-  static void destroy(void* p) { static_cast<T*>(p)->~T(); }
+  static void move_construct(void* dst, void* src) noexcept { ::new (dst) T(std::move(*static_cast<T*>(src))); }
+  static void destroy(void* p) noexcept { static_cast<T*>(p)->~T(); }
   static constexpr ElemOps ops{sizeof(T), alignof(T), &move_construct, &destroy};
 };
 
