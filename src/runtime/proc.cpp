@@ -276,13 +276,16 @@ void spawn_commit(G* g, void (*invoke)(void*), void (*destroy)(void*), const std
       yield_global();
       return;
     }
+    // The exchange on runnext in runqput is the full barrier between publishing g and reading
+    // the spinning count (a locked instruction on x86), as in ready_on: no fence of our own.
+    wakep_unfenced();
   } else {
     sched->lock.lock();
     sched->runq.push_back(g);
     sched->runqsize.fetch_add(1, std::memory_order_relaxed);
     sched->lock.unlock();
+    wakep();
   }
-  wakep();
   if (parent && parent->preempt.load(std::memory_order_relaxed) && parent->status.load(std::memory_order_relaxed) == GStatus::Running)
     preempt_now(parent);
 }
