@@ -158,6 +158,10 @@ struct Sched {
   std::atomic<std::uint64_t> retakes{0};
   std::atomic<std::uint64_t> spawned_outside{0};  // spawns from threads without a P
   std::atomic<bool> sysmon_deep{false};  // sysmon sleeps until woken (every P idle)
+  // sysmon_clock: nanotime() as sysmon last saw it (every <= 10 ms while a P runs); 0 while
+  // sysmon sleeps deeply or has not started. A parking G stamps its wait with it (park_on), so
+  // a park costs no clock read; the goroutine dump's wait times run up to 10 ms long.
+  std::atomic<std::int64_t> sysmon_clock{0};
   Note sysmon_note;
 };
 

@@ -374,9 +374,15 @@ void park(WaitReason reason, bool (*unlockf)(G*, void*), void* arg) {
 
 void park_on(M* m, G* g, WaitReason reason, bool (*unlockf)(G*, void*), void* arg) {
   g->wait_reason = reason;
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  g->wait_since = std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  // The wait's start for the goroutine dump, from sysmon's clock (no clock read on this path:
+  // ~5 ns of a ~60 ns channel hand-off); the real clock while sysmon sleeps deeply.
+  std::int64_t now = sched->sysmon_clock.load(std::memory_order_relaxed);
+  if (now == 0) {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    now = std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  }
+  g->wait_since = now;
   m->unlockf = unlockf;
   m->unlock_arg = arg;
   switch_out(m, g, M::After::Park);

@@ -192,8 +192,10 @@ void sysmon_main(int trace_ms) {
     }
     sleep_ns(sleep);
     std::int64_t now = nanotime();
+    sched->sysmon_clock.store(now, std::memory_order_relaxed);
     if (sched->npidle.load(std::memory_order_acquire) == sched->procs && !sysmon_stop_flag.load()) {
       // Every P idle: nothing to watch. Sleep until work appears (wakep) or the trace is due.
+      sched->sysmon_clock.store(0, std::memory_order_relaxed);  // parks read the clock meanwhile
       sched->sysmon_note.clear();
       sched->sysmon_deep.store(true, std::memory_order_seq_cst);
       if (sched->npidle.load(std::memory_order_seq_cst) == sched->procs) {
@@ -205,6 +207,7 @@ void sysmon_main(int trace_ms) {
       }
       sched->sysmon_deep.store(false, std::memory_order_relaxed);
       now = nanotime();
+      sched->sysmon_clock.store(now, std::memory_order_relaxed);
       idle = 0;
     }
     if (retake(now) > 0) idle = 0;
