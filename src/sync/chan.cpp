@@ -80,7 +80,7 @@ void backoff(int& spins) {
 
 }  // namespace
 
-RingRes ring_push(ChanCore* c, void* src) {
+RingRes ring_push(ChanCore* c, void* src, bool* wake) {
   RingWindow w;
   int spins = 0;
   std::uint64_t tail = c->tail.load(std::memory_order_relaxed);
@@ -92,8 +92,10 @@ RingRes ring_push(ChanCore* c, void* src) {
     if (st == tail) {
       // The slot is free for this lap: claim the position (seq_cst: see "No lost wake-up").
       if (c->tail.compare_exchange_weak(tail, c->next(tail), std::memory_order_seq_cst, std::memory_order_relaxed)) {
+        // Read after the claim (the waiter's re-check reads the tail), before the publication.
+        if ((*wake = c->recvq.waiting())) chan_retain(c);
         c->ops->move_construct(c->elem(index), src);
-        stamp.store(tail + 1, std::memory_order_release);
+        stamp.store(tail + 1, std::memory_order_release);  // the last touch of c without a reference
         return RingRes::Ok;
       }
       spins = 0;
@@ -110,7 +112,7 @@ RingRes ring_push(ChanCore* c, void* src) {
   }
 }
 
-RingRes ring_pop(ChanCore* c, void* dst) {
+RingRes ring_pop(ChanCore* c, void* dst, bool* wake) {
   RingWindow w;
   int spins = 0;
   std::uint64_t head = c->head.load(std::memory_order_relaxed);
@@ -120,10 +122,11 @@ RingRes ring_pop(ChanCore* c, void* dst) {
     std::uint64_t st = stamp.load(std::memory_order_acquire);
     if (st == head + 1) {
       if (c->head.compare_exchange_weak(head, c->next(head), std::memory_order_seq_cst, std::memory_order_relaxed)) {
+        if ((*wake = c->sendq.waiting())) chan_retain(c);  // as in ring_push
         void* e = c->elem(index);
         c->ops->move_construct(dst, e);
         c->ops->destroy(e);
-        stamp.store(head + c->one_lap, std::memory_order_release);
+        stamp.store(head + c->one_lap, std::memory_order_release);  // the last touch, as in ring_push
         return RingRes::Ok;
       }
       spins = 0;
@@ -171,6 +174,11 @@ void ring_wake(ChanCore* c, WaitQ& q) {
   Sudog* sg = q.dequeue();
   c->lock.unlock();
   if (sg) wake_waiter(sg);
+}
+
+void ring_wake_owed(ChanCore* c, WaitQ& q) {
+  ring_wake(c, q);
+  chan_release(c);
 }
 
 // --- Make, retain, release ----------------------------------------------------------------
@@ -240,9 +248,10 @@ static bool ring_send(ChanCore* c, void* src, bool block) {
     // Looked up again after a park: the goroutine may resume on another thread.
     M* m = current_m();
     G* self = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
-    RingRes r = ring_push(c, src);
+    bool wake;
+    RingRes r = ring_push(c, src, &wake);
     if (r == RingRes::Ok) {
-      ring_wake(c, c->recvq);
+      if (wake) ring_wake_owed(c, c->recvq);
       check_preempt(self);
       return true;
     }
@@ -261,9 +270,10 @@ static TryRecv ring_recv(ChanCore* c, void* dst, bool block) {
   for (;;) {
     M* m = current_m();  // as in ring_send
     G* self = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
-    RingRes r = ring_pop(c, dst);
+    bool wake;
+    RingRes r = ring_pop(c, dst, &wake);
     if (r == RingRes::Ok) {
-      ring_wake(c, c->sendq);
+      if (wake) ring_wake_owed(c, c->sendq);
       check_preempt(self);
       return TryRecv::Value;
     }

@@ -101,17 +101,23 @@ class ChanCore {
   }
 };
 
-// ring_push / ring_pop: the lock-free send and receive of a buffered channel (no waiting, no
-// waking). ring_len: elements buffered now. ring_may_proceed: after a waiter is published, can
-// a send (send=true) or a receive proceed now (room, a value, or closed)? Judged by positions,
-// not stamps, so it pairs with the other side's CAS (see chan.cpp, "No lost wake-up").
-RingRes ring_push(ChanCore* c, void* src);
-RingRes ring_pop(ChanCore* c, void* dst);
+// ring_push / ring_pop: the lock-free send and receive of a buffered channel (no waiting).
+// On Ok, *wake says the other side has a waiter to wake: the operation read that before it
+// made its value (or its free slot) visible, and took a reference on c for the wake, because
+// once visible the other side may finish and drop the last handle to c (a "done" channel, say):
+// nothing may touch c after the publication unless it holds a reference. The caller then calls
+// ring_wake_owed (after releasing any channel lock it holds). ring_len: elements buffered now.
+// ring_may_proceed: after a waiter is published, can a send (send=true) or a receive proceed now
+// (room, a value, or closed)? Judged by positions, not stamps, so it pairs with the other side's
+// CAS (see chan.cpp, "No lost wake-up").
+RingRes ring_push(ChanCore* c, void* src, bool* wake);
+RingRes ring_pop(ChanCore* c, void* dst, bool* wake);
 std::size_t ring_len(const ChanCore* c);
 bool ring_may_proceed(ChanCore* c, bool send);
-// ring_wake: after a successful push (q = recvq) or pop (q = sendq), wake one waiter, if any,
-// to try again.
+// ring_wake: wakes one waiter of q, if any, to try again (the caller keeps c alive).
 void ring_wake(ChanCore* c, WaitQ& q);
+// ring_wake_owed: ring_wake, then drops the reference ring_push / ring_pop took.
+void ring_wake_owed(ChanCore* c, WaitQ& q);
 
 // The unbuffered hand-offs, with c->lock held; both leave the lock held.
 // send_direct: hand src to a parked receiver sg.

@@ -126,16 +126,16 @@ static SelectResult select_go(SelectCase* cases, int n) {
       SelectCase& sc = cases[i];
       ChanCore* c = sc.c;
       if (c->cap) {
-        bool send = sc.kind == CaseKind::Send;
-        RingRes r = send ? ring_push(c, sc.elem) : ring_pop(c, sc.elem);
+        bool send = sc.kind == CaseKind::Send, wake = false;
+        RingRes r = send ? ring_push(c, sc.elem, &wake) : ring_pop(c, sc.elem, &wake);
         if (r == RingRes::Blocked) continue;
         selunlock(locked);
         owed.settle(c, send);
         if (r == RingRes::Closed) {
-          if (sc.kind == CaseKind::Send) throw ClosedChannel("send on closed channel");
+          if (send) throw ClosedChannel("send on closed channel");
           return {i, false};
         }
-        ring_wake(c, sc.kind == CaseKind::Recv ? c->sendq : c->recvq);
+        if (wake) ring_wake_owed(c, send ? c->recvq : c->sendq);
         return {i, true};
       }
       if (sc.kind == CaseKind::Recv) {
