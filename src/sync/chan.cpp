@@ -362,9 +362,13 @@ TryRecv chan_try_recv(ChanCore* c, void* dst) { return chan_recv_impl(c, dst, fa
 
 void chan_close(ChanCore* c) {
   if (!c) throw ChannelMisuse("close of nil channel");
+  // A receiver on a ring sees the closed bit without the lock, and may then drop the last
+  // handle while we still hold the lock and walk the wait queues: hold a reference until done.
+  chan_retain(c);
   c->lock.lock();
   if (c->closed) {
     c->lock.unlock();
+    chan_release(c);
     throw ChannelMisuse("close of closed channel");
   }
   c->closed = true;
@@ -387,6 +391,7 @@ void chan_close(ChanCore* c) {
     wake_waiter(wake);
     wake = next;
   }
+  chan_release(c);
 }
 
 std::size_t chan_len(const ChanCore* c) { return c->cap ? ring_len(c) : 0; }

@@ -961,6 +961,29 @@ TEST(ChanRing, DoneChannelMayDieAsSoonAsItsValueIsReceived) {
   }
 }
 
+// Invariant: likewise when the last act is close: a receiver that sees the closed bit (without
+// the lock) may destroy the channel while the closer is still finishing close().
+TEST(ChanRing, ClosedChannelMayDieAsSoonAsTheReceiverSeesItClosed) {
+  const int kRounds = int(scaled(20000));
+  for (int procs : {2, 4}) {
+    long values = 0;
+    mpg::run(
+        [&] {
+          for (int round = 0; round < kRounds; round++) {
+            auto ch = std::make_unique<mpg::Chan<int>>(2);
+            mpg::go([c = ch.get()] {
+              c->send(1);
+              c->close();
+            });
+            while (auto v = ch->recv()) values += *v;
+            ch.reset();  // the closer may still be inside close()
+          }
+        },
+        mpg::Config{.procs = procs});
+    EXPECT_EQ(values, kRounds) << "procs=" << procs;
+  }
+}
+
 // Invariant: a select woken by a buffered channel that then completes another case passes the
 // wake on: a plain receiver queued behind it on the same channel gets the value. (Found in
 // review: the select swallowed the only wake, and the receiver slept beside a buffered value.)
