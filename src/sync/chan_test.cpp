@@ -984,6 +984,46 @@ TEST(ChanRing, ClosedChannelMayDieAsSoonAsTheReceiverSeesItClosed) {
   }
 }
 
+// Invariant: the same for a select: once its case completed, the partner may destroy the
+// channel while the select still unlocks and unlinks (a select parked on an unbuffered "done"
+// channel, woken by the send; a select that sends into a ring the receiver polls). Holds
+// because mpg::select's case objects keep Chan handles for its whole call (select.cpp).
+TEST(ChanRing, ChannelMayDieAsSoonAsASelectCompletedOnIt) {
+  const int kRounds = int(scaled(10000));
+  for (int procs : {2, 4}) {
+    long got = 0;
+    mpg::run(
+        [&] {
+          for (int round = 0; round < kRounds; round++) {
+            if (round & 1) {
+              auto done = std::make_unique<mpg::Chan<int>>();
+              auto other = std::make_unique<mpg::Chan<int>>();
+              mpg::go([d = done.get(), o = other.get()] {
+                mpg::select(mpg::on_recv(*d, [](std::optional<int>) {}), mpg::on_recv(*o, [](std::optional<int>) {}));
+              });
+              ASSERT_TRUE(wait_waiting(1));  // the select is parked
+              done->send(1);                 // the select received it: done and other may go
+              done.reset();
+              other.reset();
+              got++;
+            } else {
+              auto done = std::make_unique<mpg::Chan<int>>(1);
+              mpg::go([d = done.get()] {
+                bool sent = false;
+                while (!sent) mpg::select(mpg::on_send(*d, 1, [&] { sent = true; }), mpg::on_default([] { mpg::yield(); }));
+              });
+              std::optional<int> v;
+              while (!(v = done->try_recv())) mpg::yield();
+              got += *v;
+              done.reset();
+            }
+          }
+        },
+        mpg::Config{.procs = procs});
+    EXPECT_EQ(got, kRounds) << "procs=" << procs;
+  }
+}
+
 // Invariant: a select woken by a buffered channel that then completes another case passes the
 // wake on: a plain receiver queued behind it on the same channel gets the value. (Found in
 // review: the select swallowed the only wake, and the receiver slept beside a buffered value.)

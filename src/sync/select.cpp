@@ -117,6 +117,10 @@ static SelectResult select_go(SelectCase* cases, int n) {
 
   std::int64_t deadline = timeout_index >= 0 && timeout_ns > 0 ? nanotime() + timeout_ns : 0;
   Sudog* sgs = static_cast<Sudog*>(alloca(sizeof(Sudog) * std::size_t(nchan)));
+  // No reference of our own is taken on the channels: the case objects of mpg::select (RecvCase,
+  // SendCase) hold Chan handles until it returns, so a partner that drops its handle as soon as
+  // a case completes cannot free a channel the select still unlocks, unlinks or passes a wake on
+  // (ChanRing.ChannelMayDieAsSoonAsASelectCompletedOnIt).
   OwedWake owed;
   for (;;) {
     // Pass 1: is any case ready?
