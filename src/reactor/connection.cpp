@@ -9,6 +9,8 @@
 // the connection. So a connection's memory is at most about hard_cap + read_budget per side.
 #include "mpg/reactor/connection.hpp"
 
+#include <cstring>
+
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -43,11 +45,30 @@ Connection::Connection(detail::Worker& worker, std::uint64_t id, poll::UniqueFd 
     : worker_(worker),
       id_(id),
       fd_(std::move(fd)),
-      handler_(worker.loop(), fd_.get()),
-      peer_(peer),
-      last_input_(worker.loop().now()) {}
+      handler_(*this, worker.loop(), fd_.get()),
+      last_input_(worker.loop().now()) {
+  static_assert(sizeof(PeerAddr) <= sizeof(sockaddr_storage));
+  std::memcpy(&peer_, &peer, sizeof peer_);
+}
 
 Connection::~Connection() { handler_.remove(); }
+
+bool Connection::Events::on_read() {
+  c_.handle_read();
+  return true;
+}
+bool Connection::Events::on_write() {
+  c_.handle_write();
+  return true;
+}
+bool Connection::Events::on_close() {
+  c_.handle_close();
+  return true;
+}
+bool Connection::Events::on_error() {
+  c_.handle_close();
+  return true;
+}
 
 ConnHandle Connection::handle() const { return ConnHandle(&worker_, id_); }
 
@@ -66,10 +87,6 @@ void Connection::set_state(State to) {
 
 void Connection::start() {
   loop().assert_in_loop_thread("Connection::start");
-  handler_.on_readable([this] { handle_read(); });
-  handler_.on_writable([this] { handle_write(); });
-  handler_.on_close([this] { handle_close(); });
-  handler_.on_error([this] { handle_close(); });
   handler_.set_edge_triggered(worker_.config().edge_triggered);
   handler_.enable_reading();
   if (worker_.callbacks().on_connection) worker_.callbacks().on_connection(*this);

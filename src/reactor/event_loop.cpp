@@ -124,7 +124,7 @@ int EventLoop::wait_timeout_ms() {
 }
 
 void EventLoop::dispatch(const poll::Event& e) {
-  if (auto* h = static_cast<Handler*>(poller_->resolve(e))) h->handle(e.ready);
+  if (auto* h = static_cast<HandlerBase*>(poller_->resolve(e))) h->handle(e.ready);
 }
 
 void EventLoop::run_in_loop(Task task) {
@@ -180,7 +180,7 @@ void EventLoop::cancel(TimerId id) {
   run_in_loop([this, id] { timers_->cancel(id.value); });
 }
 
-void EventLoop::update(Handler& h) {
+void EventLoop::update(HandlerBase& h) {
   assert_in_loop_thread("Handler (enable/disable)");
   std::uint32_t interest = h.interest_ | (h.edge_ ? poll::kEdge : 0);
   int err = h.registered_ ? poller_->modify(h.fd_, interest) : poller_->add(h.fd_, interest, &h);
@@ -191,14 +191,14 @@ void EventLoop::update(Handler& h) {
   h.registered_ = true;
 }
 
-void EventLoop::remove(Handler& h) {
+void EventLoop::remove(HandlerBase& h) {
   assert_in_loop_thread("Handler::remove");
   poller_->remove(h.fd_);
   h.registered_ = false;
   h.interest_ = 0;
 }
 
-void EventLoop::repost(Handler& h, std::uint32_t ready) {
+void EventLoop::repost(HandlerBase& h, std::uint32_t ready) {
   assert_in_loop_thread("Handler::repost_readable");
   reposts_.push_back(poller_->synthetic(h.fd_, ready));
 }

@@ -8,49 +8,43 @@ namespace mpg::reactor {
 
 static_assert(poll::kWantRead == 1 && poll::kWantWrite == 2, "Handler's interest bits are poll's");
 
-Handler::Handler(EventLoop& loop, int fd) : loop_(loop), fd_(fd) {}
+HandlerBase::HandlerBase(EventLoop& loop, int fd) : loop_(loop), fd_(fd) {}
 
-Handler::~Handler() {
+HandlerBase::~HandlerBase() {
   if (registered_) loop_.remove(*this);
 }
 
-void Handler::set_edge_triggered(bool on) {
+void HandlerBase::set_edge_triggered(bool on) {
   edge_ = on;
   if (registered_) loop_.update(*this);
 }
 
-void Handler::set_interest(std::uint32_t interest) {
+void HandlerBase::set_interest(std::uint32_t interest) {
   interest_ = interest;
   loop_.update(*this);
 }
 
-void Handler::remove() {
+void HandlerBase::remove() {
   if (registered_) loop_.remove(*this);
 }
 
-void Handler::repost_readable() {
+void HandlerBase::repost_readable() {
   if (registered_) loop_.repost(*this, poll::kReadable);
 }
 
-void Handler::handle(std::uint32_t ready) {
+void HandlerBase::handle(std::uint32_t ready) {
   loop_.assert_in_loop_thread("Handler::handle");
   ready_ = ready;
   // Order as muduo: a hang-up with nothing left to read is a close; errors next; then reads
   // (which see EOF themselves when the peer closed after sending); then writes. Each step
-  // re-checks the registration, since a callback may have removed this handler.
+  // re-checks the registration, since an event may have removed this handler.
   if ((ready & poll::kHangup) && !(ready & poll::kReadable)) {
-    if (close_cb_) close_cb_();
+    on_close();
     return;
   }
-  if ((ready & poll::kError) && error_cb_) {
-    error_cb_();
-    if (!registered_) return;
-  }
-  if ((ready & (poll::kReadable | poll::kHangup)) && read_cb_) {
-    read_cb_();
-    if (!registered_) return;
-  }
-  if ((ready & poll::kWritable) && write_cb_) write_cb_();
+  if ((ready & poll::kError) && on_error() && !registered_) return;
+  if ((ready & (poll::kReadable | poll::kHangup)) && on_read() && !registered_) return;
+  if (ready & poll::kWritable) on_write();
 }
 
 }  // namespace mpg::reactor

@@ -172,6 +172,16 @@ void TcpServer::shutdown(std::chrono::milliseconds deadline) {
   m.running = false;
 }
 
+void TcpServer::for_each_connection(std::function<void(Connection&)> fn) {
+  Impl& m = *impl_;
+  if (!m.running) return;
+  auto shared = std::make_shared<std::function<void(Connection&)>>(std::move(fn));
+  for (auto& w : m.workers) {
+    detail::Worker* wp = w.get();
+    wp->loop().queue_in_loop([wp, shared] { wp->for_each(*shared); });
+  }
+}
+
 ServerStats TcpServer::stats() const {
   const detail::Counters& c = impl_->counters;
   auto ld = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };

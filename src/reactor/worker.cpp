@@ -80,16 +80,21 @@ void Worker::on_tick() {
   }
 }
 
-void Worker::drain_all() {
+void Worker::for_each(const std::function<void(Connection&)>& fn) {
+  // A snapshot first: fn may close a connection, which leaves the table (the Connection itself
+  // lives until the loop's batch ends, so the pointers stay good).
   std::vector<Connection*> all;
+  all.reserve(conns_.size());
   for (auto& [id, c] : conns_) all.push_back(c.get());
-  for (Connection* c : all) c->shutdown();
+  for (Connection* c : all) fn(*c);
+}
+
+void Worker::drain_all() {
+  for_each([](Connection& c) { c.shutdown(); });
 }
 
 void Worker::close_all() {
-  std::vector<Connection*> all;
-  for (auto& [id, c] : conns_) all.push_back(c.get());
-  for (Connection* c : all) c->force_close();
+  for_each([](Connection& c) { c.force_close(); });
 }
 
 void Worker::detach() {

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -54,6 +55,8 @@ class Worker {
   // drain_all / close_all: shutdown steps 2 and 4 (loop thread).
   void drain_all();
   void close_all();
+  // for_each: fn(c) for every connection in the table now (loop thread); fn may close c.
+  void for_each(const std::function<void(Connection&)>& fn);
   // detach: the loop is ending; closes what is left (loop thread).
   void detach();
   std::size_t open() const { return open_.load(std::memory_order_acquire); }

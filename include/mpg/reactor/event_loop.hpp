@@ -17,7 +17,7 @@ struct Event;
 
 namespace mpg::reactor {
 
-class Handler;
+class HandlerBase;
 namespace detail {
 class TimerQueue;
 }
@@ -102,10 +102,10 @@ class EventLoop {
   std::uint64_t iterations() const { return iterations_; }
 
  private:
-  friend class Handler;
-  void update(Handler& h);   // registers or changes h's interest in the poller
-  void remove(Handler& h);   // unregisters h; later events for it are dropped
-  void repost(Handler& h, std::uint32_t ready);  // dispatch h again next iteration
+  friend class HandlerBase;
+  void update(HandlerBase& h);   // registers or changes h's interest in the poller
+  void remove(HandlerBase& h);   // unregisters h; later events for it are dropped
+  void repost(HandlerBase& h, std::uint32_t ready);  // dispatch h again next iteration
   void dispatch(const poll::Event& e);
   void run_tasks();
   int wait_timeout_ms();

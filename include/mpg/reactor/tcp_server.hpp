@@ -2,6 +2,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "mpg/reactor/server_config.hpp"
@@ -39,6 +40,11 @@ class TcpServer {
   // still writing after `deadline` are closed. Not from a loop thread of this server.
   void shutdown(std::chrono::milliseconds deadline);
   ServerStats stats() const;
+  // for_each_connection: fn(c) for every connection open now, each on its own loop's thread.
+  // Queued: returns before they run; a later shutdown()'s steps run after them, loop by loop.
+  // fn may shut down or close c. (The HTTP server closes its idle keep-alive connections this
+  // way before a graceful shutdown, with no table of its own.)
+  void for_each_connection(std::function<void(Connection&)> fn);
 
  private:
   struct Impl;
