@@ -65,10 +65,7 @@ bool Connection::Events::on_close() {
   c_.handle_close();
   return true;
 }
-bool Connection::Events::on_error() {
-  c_.handle_close();
-  return true;
-}
+bool Connection::Events::on_error() { return on_close(); }
 
 ConnHandle Connection::handle() const { return ConnHandle(&worker_, id_); }
 
