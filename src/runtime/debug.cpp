@@ -59,15 +59,9 @@ class Out {
   std::size_t n_ = 0;
 };
 
-std::int64_t coarse_now() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 void dump_to(Out& o) {
   if (!sched) return;
-  std::int64_t now = coarse_now();
+  std::int64_t now = coarse_nanotime();
   for (G* g = __atomic_load_n(&sched->allg, __ATOMIC_ACQUIRE); g; g = g->alllink) {
     GStatus st = g->status.load(std::memory_order_acquire);
     if (st == GStatus::Idle || st == GStatus::Dead) continue;

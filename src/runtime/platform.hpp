@@ -33,6 +33,14 @@ inline std::int64_t nanotime() {
   return std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
+// coarse_nanotime: CLOCK_MONOTONIC_COARSE in ns (the kernel tick's resolution, ~5 ns to read
+// here): the goroutine dump's wait times.
+inline std::int64_t coarse_nanotime() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();

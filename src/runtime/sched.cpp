@@ -141,8 +141,8 @@ static G* runqsteal(P* pp, P* p2, bool steal_runnext, std::uint32_t max = kLocal
     // p2's owner is likely about to run its runnext (a channel hand-off takes ~100 ns). Give it
     // time first, as Go does with usleep(3): a real sleep (the kernel's timer slack makes it
     // ~50 us), not a spin. A thief spinning here for 3 us at a time, then retrying, slowed a
-    // channel ping-pong between two goroutines on the other P from ~160 to ~240 ns per round
-    // trip at procs=2 and stole the pair apart 20x as often (docs/runtime.md, "Stealing").
+    // channel ping-pong between two goroutines on the other P from ~150 to ~240 ns per round
+    // trip at procs=2 and stole the pair apart ~25x as often (docs/runtime.md, "Stealing").
     struct timespec ts{0, kRunnextStealWaitNs};
     ::nanosleep(&ts, nullptr);
     // Look before the CAS: a failing CAS would still take the line from its owner.

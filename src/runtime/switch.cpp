@@ -377,12 +377,7 @@ void park_on(M* m, G* g, WaitReason reason, bool (*unlockf)(G*, void*), void* ar
   // The wait's start for the goroutine dump, from sysmon's clock (no clock read on this path:
   // ~5 ns of a ~60 ns channel hand-off); the real clock while sysmon sleeps deeply.
   std::int64_t now = sched->sysmon_clock.load(std::memory_order_relaxed);
-  if (now == 0) {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    now = std::int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-  }
-  g->wait_since = now;
+  g->wait_since = now ? now : coarse_nanotime();
   m->unlockf = unlockf;
   m->unlock_arg = arg;
   switch_out(m, g, M::After::Park);

@@ -16,8 +16,8 @@
 //
 // No lost wake-up: the waiter publishes itself (WaitQ::n, then a seq_cst read-modify-write of
 // it) and then reads the ring's positions; the other side's CAS on the position is seq_cst and
-// is followed by a seq_cst read of n. Either the waiter sees the new position (and does not park) or the
-// other side sees the waiter (and wakes it). The positions, not the stamps, decide: a position
+// is followed by a seq_cst read of n. Either the waiter sees the new position (and does not
+// park) or the other side sees the waiter (and wakes it). The positions, not the stamps, decide: a position
 // claimed but not yet published means "proceed": the waiter retries and spins for the stamp.
 #include <sched.h>
 
@@ -93,7 +93,7 @@ RingRes ring_push(ChanCore* c, void* src, bool* wake) {
       // The slot is free for this lap: claim the position (seq_cst: see "No lost wake-up").
       if (c->tail.compare_exchange_weak(tail, c->next(tail), std::memory_order_seq_cst, std::memory_order_relaxed)) {
         // Read after the claim (the waiter's re-check reads the tail), before the publication.
-        if ((*wake = c->recvq.waiting())) chan_retain(c);
+        if ((*wake = c->waiters(false).waiting())) chan_retain(c);
         c->ops->move_construct(c->elem(index), src);
         stamp.store(tail + 1, std::memory_order_release);  // the last touch of c without a reference
         return RingRes::Ok;
@@ -122,7 +122,7 @@ RingRes ring_pop(ChanCore* c, void* dst, bool* wake) {
     std::uint64_t st = stamp.load(std::memory_order_acquire);
     if (st == head + 1) {
       if (c->head.compare_exchange_weak(head, c->next(head), std::memory_order_seq_cst, std::memory_order_relaxed)) {
-        if ((*wake = c->sendq.waiting())) chan_retain(c);  // as in ring_push
+        if ((*wake = c->waiters(true).waiting())) chan_retain(c);  // as in ring_push
         void* e = c->elem(index);
         c->ops->move_construct(dst, e);
         c->ops->destroy(e);
@@ -160,7 +160,7 @@ bool ring_may_proceed(ChanCore* c, bool send) {
   // under the lock), so it and the loads below are ordered against the other side's CAS and
   // load of the count by the single total order of seq_cst operations (no fences: TSan does
   // not model them).
-  (send ? c->sendq : c->recvq).n.fetch_add(0, std::memory_order_seq_cst);
+  c->waiters(send).n.fetch_add(0, std::memory_order_seq_cst);
   std::uint64_t tail = c->tail.load(std::memory_order_seq_cst);
   if (tail & c->mark) return true;  // closed: a receive drains or ends, a send fails
   std::uint64_t head = c->head.load(std::memory_order_seq_cst);
@@ -230,7 +230,7 @@ static void ring_wait(ChanCore* c, bool send, M* m, G* self) {
   Sudog me;
   me.g = self;
   me.c = c;
-  WaitQ& q = send ? c->sendq : c->recvq;
+  WaitQ& q = c->waiters(send);
   c->lock.lock();
   q.enqueue(&me);
   if (ring_may_proceed(c, send)) {
@@ -242,47 +242,24 @@ static void ring_wait(ChanCore* c, bool send, M* m, G* self) {
   // Woken by the other side or by close (the waker unlinked the Sudog): the caller tries again.
 }
 
-// ring_send: Go's chansend on a buffered channel. Returns false only when !block and full.
-static bool ring_send(ChanCore* c, void* src, bool block) {
+// ring_op: Go's chansend (send: p is the value) or chanrecv (p is the storage) on a buffered
+// channel: Ok, Closed, or Blocked (only when !block).
+static RingRes ring_op(ChanCore* c, void* p, bool send, bool block) {
   for (;;) {
     // Looked up again after a park: the goroutine may resume on another thread.
     M* m = current_m();
     G* self = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
     bool wake;
-    RingRes r = ring_push(c, src, &wake);
-    if (r == RingRes::Ok) {
-      if (wake) ring_wake_owed(c, c->recvq);
+    RingRes r = send ? ring_push(c, p, &wake) : ring_pop(c, p, &wake);
+    if (r == RingRes::Ok && wake) ring_wake_owed(c, c->waiters(!send));
+    if (r != RingRes::Blocked || !block) {
       check_preempt(self);
-      return true;
+      return r;
     }
-    if (r == RingRes::Closed) throw ClosedChannel("send on closed channel");
-    if (!block) {
-      check_preempt(self);
-      return false;
-    }
-    if (!self) throw RuntimeMisuse("mpg: blocking channel send outside a goroutine");
-    ring_wait(c, true, m, self);
-  }
-}
-
-// ring_recv: Go's chanrecv on a buffered channel. Returns Empty only when !block.
-static TryRecv ring_recv(ChanCore* c, void* dst, bool block) {
-  for (;;) {
-    M* m = current_m();  // as in ring_send
-    G* self = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
-    bool wake;
-    RingRes r = ring_pop(c, dst, &wake);
-    if (r == RingRes::Ok) {
-      if (wake) ring_wake_owed(c, c->sendq);
-      check_preempt(self);
-      return TryRecv::Value;
-    }
-    if (r == RingRes::Closed || !block) {
-      check_preempt(self);
-      return r == RingRes::Closed ? TryRecv::Closed : TryRecv::Empty;
-    }
-    if (!self) throw RuntimeMisuse("mpg: blocking channel receive outside a goroutine");
-    ring_wait(c, false, m, self);
+    if (!self)
+      throw RuntimeMisuse(send ? "mpg: blocking channel send outside a goroutine"
+                               : "mpg: blocking channel receive outside a goroutine");
+    ring_wait(c, send, m, self);
   }
 }
 
@@ -290,7 +267,11 @@ static TryRecv ring_recv(ChanCore* c, void* dst, bool block) {
 
 // chan_send_impl: Go's chansend. Returns false only when !block and it would block.
 static bool chan_send_impl(ChanCore* c, void* src, bool block) {
-  if (c->cap) return ring_send(c, src, block);
+  if (c->cap) {
+    RingRes r = ring_op(c, src, true, block);
+    if (r == RingRes::Closed) throw ClosedChannel("send on closed channel");
+    return r == RingRes::Ok;
+  }
   // One thread-local lookup for the whole operation: nothing below switches before it parks.
   M* m = current_m();
   G* self = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
@@ -329,7 +310,10 @@ bool chan_try_send(ChanCore* c, void* src) { return chan_send_impl(c, src, false
 
 // chan_recv_impl: Go's chanrecv. Returns Empty only when !block.
 static TryRecv chan_recv_impl(ChanCore* c, void* dst, bool block) {
-  if (c->cap) return ring_recv(c, dst, block);
+  if (c->cap) {
+    RingRes r = ring_op(c, dst, false, block);
+    return r == RingRes::Ok ? TryRecv::Value : r == RingRes::Closed ? TryRecv::Closed : TryRecv::Empty;
+  }
   M* m = current_m();  // as in chan_send_impl
   G* self = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
   c->lock.lock();

@@ -26,7 +26,7 @@ struct Sudog {
 };
 
 // WaitQ: FIFO of Sudogs (c's lock). n counts them; a buffered channel's lock-free side reads it
-// without the lock to learn whether anyone waits (see RingOps).
+// without the lock to learn whether anyone waits (ring_push, ring_pop).
 struct WaitQ {
   Sudog* first = nullptr;
   Sudog* last = nullptr;
@@ -68,9 +68,9 @@ struct WaitQ {
 // A buffered channel's elements live in a lock-free ring (a bounded queue with a sequence
 // stamp per slot, Vyukov's design as crossbeam's array channel has it): a send claims the tail
 // position by CAS, moves its value into the slot and publishes it by storing the slot's stamp;
-// a receive claims the head the same way. Positions are lap | index: index < cap, kMark-sized
-// index field, so the tail can carry the closed bit (kMark) that close() sets and every later
-// CAS on the tail sees. The lock is taken only to wait, to wake a waiter, and to close.
+// a receive claims the head the same way. Positions are lap | index: index < cap in a field of
+// `mark` (a power of two above cap), so the tail can carry the closed bit (`mark`) that close()
+// sets and every later CAS on the tail sees. The lock is taken only to wait, to wake a waiter, and to close.
 enum class RingRes { Ok, Blocked, Closed };  // Blocked: full for a send, empty for a receive
 
 // ChanCore: one channel. The element buffer follows the struct in the same allocation
@@ -94,6 +94,8 @@ class ChanCore {
     return *reinterpret_cast<std::atomic<std::uint64_t>*>(buf + index * stride);
   }
   void* elem(std::uint64_t index) { return buf + index * stride + elem_off; }
+  // waiters: the queue of those waiting to send (send=true) or to receive.
+  WaitQ& waiters(bool send) { return send ? sendq : recvq; }
   // next: the position after pos (same lap, or index 0 of the next lap).
   std::uint64_t next(std::uint64_t pos) const {
     std::uint64_t index = pos & (mark - 1);

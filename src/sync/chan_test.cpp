@@ -927,61 +927,58 @@ TEST(ChanRing, SelectParkedOnRingsIsWoken) {
   }
 }
 
+// expect_rounds_deliver: at procs 2 and 4, runs round(r, got) for r < rounds in one mpg::run and
+// expects the values the rounds count in `got` to add up to one per round.
+template <class F>
+void expect_rounds_deliver(int rounds, F round) {
+  for (int procs : {2, 4}) {
+    long got = 0;
+    mpg::run(
+        [&] {
+          for (int r = 0; r < rounds; r++) round(r, got);
+        },
+        mpg::Config{.procs = procs});
+    EXPECT_EQ(got, rounds) << "procs=" << procs;
+  }
+}
+
 // Invariant: a buffered channel may be destroyed as soon as the value its last sender sent is
 // received (the "done channel" pattern, the handle captured by reference): the send touches
 // the channel after publishing its value only while holding a reference. (TSan in CI caught the
 // first ring reading the receive queue's count after the value was visible: the receiver had
 // freed the channel by then.) Under ASan or TSan a touch of the freed channel fails the test.
 TEST(ChanRing, DoneChannelMayDieAsSoonAsItsValueIsReceived) {
-  const int kRounds = int(scaled(20000));
-  for (int procs : {2, 4}) {
-    long got = 0;
-    mpg::run(
-        [&] {
-          for (int round = 0; round < kRounds; round++) {
-            mpg::Chan<int> done(1);
-            if (round & 1) {
-              mpg::go([&done] { done.send(1); });  // the receiver is often parked already
-              got += done.recv().value_or(0);
-            } else {
-              mpg::Chan<int> go_on(1);
-              mpg::go([&done, &go_on] {
-                go_on.recv();  // the receiver is not parked: it polls
-                done.send(1);
-              });
-              go_on.send(1);
-              std::optional<int> v;
-              while (!(v = done.try_recv())) mpg::yield();
-              got += *v;
-            }
-          }
-        },
-        mpg::Config{.procs = procs});
-    EXPECT_EQ(got, kRounds) << "procs=" << procs;
-  }
+  expect_rounds_deliver(int(scaled(20000)), [](int round, long& got) {
+    mpg::Chan<int> done(1);
+    if (round & 1) {
+      mpg::go([&done] { done.send(1); });  // the receiver is often parked already
+      got += done.recv().value_or(0);
+    } else {
+      mpg::Chan<int> go_on(1);
+      mpg::go([&done, &go_on] {
+        go_on.recv();  // the receiver is not parked: it polls
+        done.send(1);
+      });
+      go_on.send(1);
+      std::optional<int> v;
+      while (!(v = done.try_recv())) mpg::yield();
+      got += *v;
+    }
+  });
 }
 
 // Invariant: likewise when the last act is close: a receiver that sees the closed bit (without
 // the lock) may destroy the channel while the closer is still finishing close().
 TEST(ChanRing, ClosedChannelMayDieAsSoonAsTheReceiverSeesItClosed) {
-  const int kRounds = int(scaled(20000));
-  for (int procs : {2, 4}) {
-    long values = 0;
-    mpg::run(
-        [&] {
-          for (int round = 0; round < kRounds; round++) {
-            auto ch = std::make_unique<mpg::Chan<int>>(2);
-            mpg::go([c = ch.get()] {
-              c->send(1);
-              c->close();
-            });
-            while (auto v = ch->recv()) values += *v;
-            ch.reset();  // the closer may still be inside close()
-          }
-        },
-        mpg::Config{.procs = procs});
-    EXPECT_EQ(values, kRounds) << "procs=" << procs;
-  }
+  expect_rounds_deliver(int(scaled(20000)), [](int, long& values) {
+    auto ch = std::make_unique<mpg::Chan<int>>(2);
+    mpg::go([c = ch.get()] {
+      c->send(1);
+      c->close();
+    });
+    while (auto v = ch->recv()) values += *v;
+    ch.reset();  // the closer may still be inside close()
+  });
 }
 
 // Invariant: the same for a select: once its case completed, the partner may destroy the
@@ -989,39 +986,30 @@ TEST(ChanRing, ClosedChannelMayDieAsSoonAsTheReceiverSeesItClosed) {
 // channel, woken by the send; a select that sends into a ring the receiver polls). Holds
 // because mpg::select's case objects keep Chan handles for its whole call (select.cpp).
 TEST(ChanRing, ChannelMayDieAsSoonAsASelectCompletedOnIt) {
-  const int kRounds = int(scaled(10000));
-  for (int procs : {2, 4}) {
-    long got = 0;
-    mpg::run(
-        [&] {
-          for (int round = 0; round < kRounds; round++) {
-            if (round & 1) {
-              auto done = std::make_unique<mpg::Chan<int>>();
-              auto other = std::make_unique<mpg::Chan<int>>();
-              mpg::go([d = done.get(), o = other.get()] {
-                mpg::select(mpg::on_recv(*d, [](std::optional<int>) {}), mpg::on_recv(*o, [](std::optional<int>) {}));
-              });
-              ASSERT_TRUE(wait_waiting(1));  // the select is parked
-              done->send(1);                 // the select received it: done and other may go
-              done.reset();
-              other.reset();
-              got++;
-            } else {
-              auto done = std::make_unique<mpg::Chan<int>>(1);
-              mpg::go([d = done.get()] {
-                bool sent = false;
-                while (!sent) mpg::select(mpg::on_send(*d, 1, [&] { sent = true; }), mpg::on_default([] { mpg::yield(); }));
-              });
-              std::optional<int> v;
-              while (!(v = done->try_recv())) mpg::yield();
-              got += *v;
-              done.reset();
-            }
-          }
-        },
-        mpg::Config{.procs = procs});
-    EXPECT_EQ(got, kRounds) << "procs=" << procs;
-  }
+  expect_rounds_deliver(int(scaled(10000)), [](int round, long& got) {
+    if (round & 1) {
+      auto done = std::make_unique<mpg::Chan<int>>();
+      auto other = std::make_unique<mpg::Chan<int>>();
+      mpg::go([d = done.get(), o = other.get()] {
+        mpg::select(mpg::on_recv(*d, [](std::optional<int>) {}), mpg::on_recv(*o, [](std::optional<int>) {}));
+      });
+      ASSERT_TRUE(wait_waiting(1));  // the select is parked
+      done->send(1);                 // the select received it: done and other may go
+      done.reset();
+      other.reset();
+      got++;
+    } else {
+      auto done = std::make_unique<mpg::Chan<int>>(1);
+      mpg::go([d = done.get()] {
+        bool sent = false;
+        while (!sent) mpg::select(mpg::on_send(*d, 1, [&] { sent = true; }), mpg::on_default([] { mpg::yield(); }));
+      });
+      std::optional<int> v;
+      while (!(v = done->try_recv())) mpg::yield();
+      got += *v;
+      done.reset();
+    }
+  });
 }
 
 // Invariant: a select woken by a buffered channel that then completes another case passes the

@@ -56,7 +56,7 @@ struct OwedWake {
     if (c == done && send == done_send) c = nullptr;  // used it
   }
   ~OwedWake() {
-    if (c) ring_wake(c, send ? c->sendq : c->recvq);
+    if (c) ring_wake(c, c->waiters(send));
   }
 };
 
@@ -129,8 +129,9 @@ static SelectResult select_go(SelectCase* cases, int n) {
       int i = order[k];
       SelectCase& sc = cases[i];
       ChanCore* c = sc.c;
+      bool send = sc.kind == CaseKind::Send;
       if (c->cap) {
-        bool send = sc.kind == CaseKind::Send, wake = false;
+        bool wake = false;
         RingRes r = send ? ring_push(c, sc.elem, &wake) : ring_pop(c, sc.elem, &wake);
         if (r == RingRes::Blocked) continue;
         selunlock(locked);
@@ -139,31 +140,20 @@ static SelectResult select_go(SelectCase* cases, int n) {
           if (send) throw ClosedChannel("send on closed channel");
           return {i, false};
         }
-        if (wake) ring_wake_owed(c, send ? c->recvq : c->sendq);
+        if (wake) ring_wake_owed(c, c->waiters(!send));
         return {i, true};
       }
-      if (sc.kind == CaseKind::Recv) {
-        if (c->closed) {
-          selunlock(locked);
-          return {i, false};
-        }
-        if (Sudog* sg = c->sendq.dequeue()) {
-          recv_direct(c, sg, sc.elem);
-          selunlock(locked);
-          wake_waiter(sg);
-          return {i, true};
-        }
-      } else {
-        if (c->closed) {
-          selunlock(locked);
-          throw ClosedChannel("send on closed channel");
-        }
-        if (Sudog* sg = c->recvq.dequeue()) {
-          send_direct(c, sg, sc.elem);
-          selunlock(locked);
-          wake_waiter(sg);
-          return {i, true};
-        }
+      if (c->closed) {
+        selunlock(locked);
+        if (send) throw ClosedChannel("send on closed channel");
+        return {i, false};
+      }
+      if (Sudog* sg = c->waiters(!send).dequeue()) {
+        if (send) send_direct(c, sg, sc.elem);
+        else recv_direct(c, sg, sc.elem);
+        selunlock(locked);
+        wake_waiter(sg);
+        return {i, true};
       }
     }
     if (default_index >= 0) {
@@ -194,15 +184,12 @@ static SelectResult select_go(SelectCase* cases, int n) {
       sg->case_index = i;
       sg->is_select = true;
       buffered |= cases[i].c->cap != 0;
-      if (cases[i].kind == CaseKind::Recv) cases[i].c->recvq.enqueue(sg);
-      else cases[i].c->sendq.enqueue(sg);
+      cases[i].c->waiters(cases[i].kind == CaseKind::Send).enqueue(sg);
     }
     auto unlink_all = [&](Sudog* fired) {
       for (int k = 0; k < nchan; k++) {
         Sudog* sg = &sgs[k];
-        if (sg == fired || !sg->linked) continue;
-        if (cases[sg->case_index].kind == CaseKind::Recv) sg->c->recvq.remove(sg);
-        else sg->c->sendq.remove(sg);
+        if (sg != fired) sg->c->waiters(cases[sg->case_index].kind == CaseKind::Send).remove(sg);
       }
     };
     if (buffered) {

@@ -10,7 +10,7 @@ class EventLoop;
 // HandlerBase: one fd's registration with an EventLoop and the order in which its events are
 // dispatched (muduo's Channel); what each event does is the subclass's: Handler takes four
 // std::function callbacks, and a reactor Connection its own methods, in 40 bytes where Handler
-// takes 152 (every idle connection carries one). Owned by whoever owns the fd, does not own the
+// takes 160 (every idle connection carries one). Owned by whoever owns the fd, does not own the
 // fd, loop thread only. It must be removed (remove(), or the destructor does it) before its fd
 // is closed.
 class HandlerBase {
