@@ -60,7 +60,9 @@ struct M {
   std::atomic<bool> signal_pending{false};  // a preemption signal is on its way (no storms)
   P* nextp = nullptr;                 // P handed over by whoever woke this M
   bool spinning = false;
-  bool exit_thread = false;           // the locked G exited: this thread ends
+  // exit_thread: the locked G exited: this thread ends. Written by the M itself, read by
+  // checkdead on any thread (a stale false only counts the M as still running, which it is).
+  std::atomic<bool> exit_thread{false};
   Note park;
   M* link = nullptr;                  // idle list link (sched.lock)
   G* lockedg = nullptr;               // G wired to this M by lock_os_thread

@@ -144,7 +144,7 @@ static G* after_action(M* m, G* g, Ctx saved) {
         netpoll_break();
       } else if (locked) {
         // Go terminates a thread whose locked goroutine exits: its state may be unusual.
-        m->exit_thread = true;
+        m->exit_thread.store(true, std::memory_order_relaxed);
       }
       return nullptr;
     }
@@ -266,13 +266,13 @@ void schedule_loop(M* m) {
   for (;;) {
     G* g;
     bool inherit = false;
-    if (!m->p && !m->lockedg && !m->exit_thread) {
+    if (!m->p && !m->lockedg && !m->exit_thread.load(std::memory_order_relaxed)) {
       // Back from a blocking call whose P was retaken: wait for one.
       if (sched->exiting.load(std::memory_order_acquire)) return;
       stopm(m);
       continue;
     }
-    if (m->exit_thread) {
+    if (m->exit_thread.load(std::memory_order_relaxed)) {
       // Its locked goroutine exited: the thread ends. The main thread cannot end (run() must
       // return on it), so like Go's m0 it is wedged: it never runs a goroutine again and
       // waits for the end of the run.
@@ -335,7 +335,7 @@ void checkdead() {
   if (sched->exiting.load(std::memory_order_relaxed)) return;
   if (sched->external_refs.load(std::memory_order_acquire) > 0) return;
   int exited = 0;
-  for (M* m : sched->allm) exited += m->exit_thread ? 1 : 0;
+  for (M* m : sched->allm) exited += m->exit_thread.load(std::memory_order_relaxed) ? 1 : 0;
   int run = int(sched->allm.size()) - sched->nmidle - sched->nmidlelocked - exited;
   if (run > 0) return;
   if (sched->runqsize.load() > 0) {
