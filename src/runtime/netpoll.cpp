@@ -160,9 +160,20 @@ G* set_one(PollDesc* pd, std::int64_t d, bool read) {
 void (*netpoll_test_hook)() = nullptr;
 PollDesc* netpoll_test_hook_arg = nullptr;
 
-PollDesc* netpoll_open(int fd, int* err) {
+void GList::push(G* g) {
+  if (!g) return;
+  g->schedlink = nullptr;
+  if (tail) tail->schedlink = g;
+  else head = g;
+  tail = g;
+  ++n;
+}
+
+PollDesc* netpoll_open(int fd, int* err) { return netpoll_open_notify(fd, nullptr, nullptr, nullptr, err); }
+
+PollDesc* netpoll_open_notify(int fd, NotifyFn notify, void* arg, PollDesc** publish, int* err) {
   Netpoll* np = np_ensure();
-  std::lock_guard<Lock> lk(np->lock);
+  std::unique_lock<Lock> lk(np->lock);
   PollDesc* pd = desc_alloc(np);
   pd->fd = fd;
   pd->rg.store(PollDesc::kNil, std::memory_order_relaxed);
@@ -172,13 +183,22 @@ PollDesc* netpoll_open(int fd, int* err) {
   pd->rd.store(0, std::memory_order_relaxed);
   pd->wd.store(0, std::memory_order_relaxed);
   pd->rseq = pd->wseq = 0;
+  pd->notify = notify;  // before the add: its first event may come at once (still under the lock)
+  pd->notify_arg = arg;
+  if (publish) *publish = pd;
   int e = np->poller.add(fd, poll::kWantRead | poll::kWantWrite | poll::kEdge, pd);
   if (e != 0) {
+    pd->notify = nullptr;
+    if (publish) *publish = nullptr;
     pd->next_free = np->free;
     np->free = pd;
     *err = e;
     return nullptr;
   }
+  // A notified descriptor waits for as long as it is registered: the Ms must keep polling.
+  bool first = notify && g_waiters.fetch_add(1, std::memory_order_seq_cst) == 0;
+  lk.unlock();
+  if (first) wakep();
   return pd;
 }
 
@@ -186,6 +206,11 @@ void netpoll_close(PollDesc* pd) {
   Netpoll* np = np_get();
   std::lock_guard<Lock> lk(np->lock);
   np->poller.remove(pd->fd);
+  if (pd->notify) {
+    g_waiters.fetch_sub(1, std::memory_order_relaxed);
+    pd->notify = nullptr;
+    pd->notify_arg = nullptr;
+  }
   pd->fd = -1;
   pd->next_free = np->free;
   np->free = pd;
@@ -257,15 +282,7 @@ G* netpoll(std::int64_t delay_ns, int* n) {
   if (!np || np->busy.exchange(true, std::memory_order_acquire)) return nullptr;
   poll::Event evs[kPollBatch];
   int k = np->poller.wait_ns(std::span<poll::Event>(evs, kPollBatch), delay_ns);
-  G* head = nullptr;
-  G* tail = nullptr;
-  auto push = [&](G* g) {
-    if (!g) return;
-    g->schedlink = nullptr;
-    if (tail) tail->schedlink = g; else head = g;
-    tail = g;
-    ++*n;
-  };
+  GList list;
   if (k > 0 && netpoll_test_hook) netpoll_test_hook();
   if (k > 0) {
     // Resolve and deliver under the registration lock: an event of a registration removed
@@ -276,13 +293,18 @@ G* netpoll(std::int64_t delay_ns, int* n) {
       if (!pd) continue;
       std::uint32_t r = evs[i].ready;
       if (r & (poll::kHangup | poll::kError)) pd->hup.store(true, std::memory_order_relaxed);
-      if (r & (poll::kReadable | poll::kHangup | poll::kError)) push(unblock(pd->rg, true));
-      if (r & (poll::kWritable | poll::kHangup | poll::kError)) push(unblock(pd->wg, true));
+      bool hup = r & (poll::kHangup | poll::kError);
+      if (r & (poll::kReadable | poll::kHangup | poll::kError)) {
+        if (pd->notify) pd->notify(pd->notify_arg, hup, list);
+        else list.push(unblock(pd->rg, true));
+      }
+      if (r & (poll::kWritable | poll::kHangup | poll::kError)) list.push(unblock(pd->wg, true));
     }
   }
   np->last.store(nanotime(), std::memory_order_relaxed);
   np->busy.store(false, std::memory_order_release);
-  return head;
+  *n = list.n;
+  return list.head;
 }
 
 void netpoll_break() {

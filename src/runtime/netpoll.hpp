@@ -26,12 +26,31 @@
 #include <atomic>
 #include <cstdint>
 
+#include <source_location>
+#include <utility>
+
+#include "mpg/detail/spawn.hpp"
 #include "runtime/lock.hpp"
 #include "runtime/timers.hpp"
 
 namespace mpg::detail {
 
 struct G;
+
+// GList: Gs the netpoller makes runnable, linked through schedlink, all still Waiting.
+struct GList {
+  G* head = nullptr;
+  G* tail = nullptr;
+  int n = 0;
+  void push(G* g);
+};
+
+// NotifyFn: the readiness of a descriptor registered with netpoll_open_notify: an event with
+// read, hang-up or error readiness (hup: it carried a hang-up or an error). It runs on the M
+// that polls, under the registration lock, so once netpoll_close has returned no call is running
+// or to come. It must not block, take a goroutine lock, or open or close descriptors; it may
+// start goroutines with netpoll_go, which run when the poll returns, on the poller's P.
+using NotifyFn = void (*)(void* arg, bool hup, GList& out);
 
 // Errors of prepare/wait (Go's pollNoError, pollErrClosing, pollErrTimeout).
 enum class PollErr : std::uint8_t { None, Closing, Timeout };
@@ -50,12 +69,29 @@ struct PollDesc {
   std::atomic<std::int64_t> rd{0}, wd{0};  // deadline: 0 none, < 0 expired, else nanotime
   TimerNode rt, wt;                       // deadline timers (fire -> deadline_fire)
   std::uint64_t rseq = 0, wseq = 0;       // the seq each timer was armed with (0: not armed)
+  NotifyFn notify = nullptr;              // set: read readiness calls it (no read wait slot)
+  void* notify_arg = nullptr;
   PollDesc* next_free = nullptr;
 };
 
 // netpoll_open: registers fd (non-blocking already) and returns its PollDesc, or nullptr with
 // *err = errno.
 PollDesc* netpoll_open(int fd, int* err);
+// netpoll_open_notify: registers fd so that read readiness calls notify(arg, ...) instead of
+// waking a goroutine parked in the read slot (the write slot works as usual). The event-loop
+// way to use the netpoller: nobody waits for a read, and each descriptor so registered counts as
+// a waiter (the Ms keep polling while it is registered). *publish (if given) is set to the
+// PollDesc before the descriptor is registered, so the first callback, and any goroutine it
+// starts, finds it there. nullptr with *err = errno on failure.
+PollDesc* netpoll_open_notify(int fd, NotifyFn notify, void* arg, PollDesc** publish, int* err);
+// netpoll_go: from a NotifyFn, starts f as a goroutine that runs once the poll returns.
+void spawn_polled(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where, GList& out);
+template <class F>
+void netpoll_go(GList& out, F&& f, const std::source_location& where = std::source_location::current()) {
+  SpawnSlot s = spawn_begin(0);
+  ClosureFns fns = place_closure(s.storage, std::forward<F>(f));
+  spawn_polled(s.g, fns.invoke, fns.destroy, where, out);
+}
 // netpoll_close: unregisters and returns pd to the pool. The caller evicted it first and no
 // goroutine waits on it; the caller closes the fd afterwards.
 void netpoll_close(PollDesc* pd);

@@ -239,9 +239,10 @@ SpawnSlot spawn_begin(std::size_t stack_size) {
   return {g, g->closure_area()};
 }
 
-// spawn_init: everything a fresh G needs before it may run; Idle -> Runnable.
+// spawn_init: everything a fresh G needs before it may run; Idle -> `to` (Runnable, or Waiting
+// for a G that joins the netpoller's list of readied Gs).
 static void spawn_init(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where,
-                       G* parent, P* p) {
+                       G* parent, P* p, GStatus to = GStatus::Runnable) {
   g->id = new_goid();
   g->stack_released = false;
   g->invoke = invoke;
@@ -253,7 +254,7 @@ static void spawn_init(G* g, void (*invoke)(void*), void (*destroy)(void*), cons
   g->preempt = false;
   g->lowwater = reinterpret_cast<std::uintptr_t>(g->stack.hi());
   __atomic_store_n(&g->ctx, bctx::make_fcontext(g->closure_area(), g->fiber.stack_size, &g_entry), __ATOMIC_RELAXED);
-  g->set_status(GStatus::Idle, GStatus::Runnable);
+  g->set_status(GStatus::Idle, to);
   if (p) p->spawned.store(p->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   else sched->spawned_outside.fetch_add(1, std::memory_order_relaxed);
 }
@@ -298,6 +299,14 @@ void spawn_prepare(G* g, void (*invoke)(void*), void (*destroy)(void*), const st
   if (*tail) (*tail)->schedlink = g;
   else *head = g;
   *tail = g;
+}
+
+void spawn_polled(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where,
+                  GList& out) {
+  M* m = current_m();
+  spawn_init(g, invoke, destroy, where, m ? m->curg.load(std::memory_order_relaxed) : nullptr, m ? m->p : nullptr,
+             GStatus::Waiting);
+  out.push(g);
 }
 
 // spawn_inject: the batch onto the global queue (one lock per 64), then one wakep: a spinning M

@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
   app.add_option("--model", model_s, "goroutine | reactor | hybrid")->check(CLI::IsMember({"goroutine", "reactor", "hybrid"}));
   app.add_option("--listen", listen, "host:port (numeric host)");
   app.add_option("--procs", cfg.procs, "Ps of the goroutine runtime (0: one per CPU)");
-  app.add_option("--loops", opt.loops, "event loops (reactor: workers, default 2; hybrid: default 1)");
+  app.add_option("--loops", opt.loops, "reactor: worker event loops (default 2); the hybrid runs on the netpoller");
   app.add_flag("--reuse-port", opt.reuse_port, "reactor: one SO_REUSEPORT listener per loop");
   app.add_flag("--pin", cfg.pin_procs, "pin each P's thread to a CPU");
   app.add_option("--kv", kv_s, "key-value model: sharded (mutexes) | actor (one goroutine, a channel)")

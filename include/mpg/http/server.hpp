@@ -4,7 +4,8 @@
 //    blocking style (net/http's design). Runs inside mpg::run.
 //  - ReactorServer: mpg::reactor's TcpServer: event loops call back with input Buffers; the
 //    session runs on the loop thread (muduo's design). Needs no goroutine runtime.
-//  - HybridServer: event loops watch the sockets (edge-triggered); a readable connection gets
+//  - HybridServer: the netpoller watches the sockets as an event loop (edge-triggered, a
+//    callback per readable edge instead of a parked goroutine); a readable connection gets
 //    a goroutine that runs its requests in blocking style and ends when the socket would block,
 //    so an idle connection holds no goroutine and no stack (design.md §4). Runs inside mpg::run.
 //
@@ -32,7 +33,7 @@ bool parse_model(std::string_view s, Model* out);
 struct ServerOptions {
   std::string host = "127.0.0.1";  // numeric IPv4/IPv6 address ("::" or "0.0.0.0": every interface)
   std::uint16_t port = 0;          // 0: the kernel picks (port() tells)
-  int loops = 1;                   // reactor, hybrid: event loop threads
+  int loops = 1;                   // reactor: worker event loop threads
   bool reuse_port = false;         // reactor: one SO_REUSEPORT listener per loop
   Limits limits;
   // Connection hooks (mpg::kit::ConnectionManager plugs in here). on_open runs for each accepted
@@ -91,7 +92,7 @@ class HybridServer {
   ~HybridServer();
   HybridServer(const HybridServer&) = delete;
   HybridServer& operator=(const HybridServer&) = delete;
-  void start();  // inside mpg::run: starts the loop threads
+  void start();  // from a goroutine: starts the acceptor and the sweeper goroutines
   std::uint16_t port() const;
   void shutdown(std::chrono::milliseconds grace);  // from a goroutine
   ServerStats stats() const;
