@@ -87,7 +87,7 @@ struct HybridServer::Impl {
   std::uint16_t port = 0;
   mpg::Mutex mu;
   std::vector<Conn*> conns;  // (mu) every open connection, for the sweep and shutdown
-  mpg::WaitGroup helpers;    // the acceptor and the sweeper
+  mpg::WaitGroup acceptor, sweeper;
   mpg::Chan<int> stop_sweep;
   bool started = false;
   std::atomic<bool> draining{false};
@@ -115,10 +115,10 @@ struct HybridServer::Impl {
           rt::netpoll_go(out, [c] { c->srv->run_conn(c); });
           return;
         }
-      } else if (s == kRunning) {
-        if (c->state.compare_exchange_weak(s, kNotified, std::memory_order_acq_rel)) return;
       } else {
-        return;  // kNotified already
+        // kRunning -> kNotified, or kNotified again: a read-modify-write either way, so the
+        // goroutine's failing CAS also sees what the netpoller stored before this call (hup).
+        if (c->state.compare_exchange_weak(s, kNotified, std::memory_order_acq_rel)) return;
       }
     }
   }
@@ -251,7 +251,8 @@ struct HybridServer::Impl {
         c->sess.on_header_timeout(out);
         [[maybe_unused]] ssize_t w = ::send(c->fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         finish(c);
-      } else if (idle && now - c->last_active.load(std::memory_order_relaxed) > idle_ns) {
+      } else if (idle && now - c->last_active.load(std::memory_order_relaxed) > idle_ns &&
+                 c->state.load(std::memory_order_acquire) != kNotified) {  // a request came meanwhile: serve it
         idle_closes.fetch_add(1, std::memory_order_relaxed);
         finish(c);
       } else {
@@ -277,7 +278,7 @@ struct HybridServer::Impl {
       if (fd < 0) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if (errno == EAGAIN) {
-          if (rt::netpoll_wait(listen_pd, 'r') != PollErr::None) break;
+          if (rt::netpoll_wait(listen_pd, 'r') != PollErr::None) break;  // shutdown evicted it
           continue;
         }
         // Out of descriptors (or memory): pause instead of spinning on a listener that stays
@@ -306,9 +307,8 @@ struct HybridServer::Impl {
       open.fetch_add(1, std::memory_order_relaxed);
       add_conn(fd, detail::peer_ip(peer));
     }
-    rt::netpoll_evict(listen_pd);
-    rt::netpoll_close(listen_pd);
-    ::close(listen_fd);
+    // shutdown() closes the listener once this goroutine is gone: it evicts listen_pd itself,
+    // which it may only do while the PollDesc is still the listener's.
   }
 
   // --- the connection's goroutine ---
@@ -378,7 +378,18 @@ HybridServer::HybridServer(Handler handler, ServerOptions opt) : impl_(new Impl)
   impl_->opt = std::move(opt);
 }
 
-HybridServer::~HybridServer() = default;
+HybridServer::~HybridServer() {
+  // Started and never shut down (an error path): its goroutines and netpoller callbacks still
+  // use *impl_. Shut down here if we can; outside a goroutine we cannot, and freeing it would
+  // corrupt memory.
+  if (!impl_->started || impl_->draining.load()) return;
+  if (mpg::in_goroutine()) {
+    shutdown(std::chrono::milliseconds(0));
+    return;
+  }
+  std::fprintf(stderr, "mpg http: HybridServer destroyed while running, outside a goroutine; call shutdown() first\n");
+  std::abort();
+}
 
 static int listen_socket(const std::string& host, std::uint16_t port, std::uint16_t* bound) {
   sockaddr_storage ss{};
@@ -422,14 +433,15 @@ void HybridServer::start() {
     throw std::runtime_error(std::string("HybridServer: netpoll: ") + std::strerror(err));
   }
   im->started = true;
-  im->helpers.add(2);
+  im->acceptor.add(1);
+  im->sweeper.add(1);
   mpg::go([im] {
     im->accept_loop();
-    im->helpers.done();
+    im->acceptor.done();
   });
   mpg::go([im] {
     im->sweep_loop();
-    im->helpers.done();
+    im->sweeper.done();
   });
 }
 
@@ -438,7 +450,10 @@ std::uint16_t HybridServer::port() const { return impl_->port; }
 void HybridServer::shutdown(std::chrono::milliseconds grace) {
   Impl* im = impl_.get();
   if (!im->started || im->draining.exchange(true)) return;
-  rt::netpoll_evict(im->listen_pd);  // the acceptor wakes with Closing and closes the listener
+  rt::netpoll_evict(im->listen_pd);  // the acceptor wakes with Closing (or sees draining) and ends
+  im->acceptor.wait();
+  rt::netpoll_close(im->listen_pd);
+  ::close(im->listen_fd);
   auto until = Clock::now() + grace;
   while (im->open.load(std::memory_order_acquire) > 0 && Clock::now() < until) {
     im->sweep(false);
@@ -450,13 +465,11 @@ void HybridServer::shutdown(std::chrono::milliseconds grace) {
     mpg::sleep_for(kDrainPoll);
   }
   im->stop_sweep.close();
-  im->helpers.wait();
-  // Wait for the connection goroutines still on their way out. (Every one of them has closed its
-  // connection or been shut down by the forced sweep above, so each is at most a few steps from
-  // its end; the bound only guards against a bug.)
-  auto last = Clock::now() + std::chrono::seconds(5);
-  while (im->running.load(std::memory_order_acquire) > 0 && Clock::now() < last)
-    mpg::sleep_for(std::chrono::milliseconds(1));
+  im->sweeper.wait();
+  // Wait for every connection goroutine, without a bound (as the goroutine server's WaitGroup):
+  // the forced sweep shut their sockets down, but a handler may still run for as long as it
+  // likes, and its goroutine touches the server when it ends.
+  while (im->running.load(std::memory_order_acquire) > 0) mpg::sleep_for(std::chrono::milliseconds(1));
 }
 
 ServerStats HybridServer::stats() const {
