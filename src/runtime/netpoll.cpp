@@ -27,12 +27,7 @@ struct Netpoll {
 };
 
 std::atomic<Netpoll*> g_np{nullptr};
-// g_registered: descriptors registered. Go counts the goroutines parked in a slot instead
-// (netpollWaiters), but that word then changes twice per message, from every M: counting
-// registrations instead, echo ping-pong spent 3-9% less server CPU per message (two A/B runs,
-// docs/net.md); the price is a non-blocking epoll_wait by an M out of work while sockets are
-// registered but nobody waits on them.
-std::atomic<int> g_registered{0};
+std::atomic<int> g_waiters{0};            // Gs parked in a wait slot
 Lock g_init_lock;
 std::uint64_t g_run_gen = 0;              // (g_init_lock)
 
@@ -80,7 +75,11 @@ G* unblock(std::atomic<std::uintptr_t>& slot, bool ioready) {
     if (old == PollDesc::kNil && !ioready) return nullptr;
     std::uintptr_t nw = ioready ? PollDesc::kReady : PollDesc::kNil;
     if (slot.compare_exchange_weak(old, nw, std::memory_order_acq_rel, std::memory_order_acquire)) {
-      return old > PollDesc::kWait ? reinterpret_cast<G*>(old) : nullptr;
+      if (old > PollDesc::kWait) {
+        g_waiters.fetch_sub(1, std::memory_order_relaxed);
+        return reinterpret_cast<G*>(old);
+      }
+      return nullptr;
     }
   }
 }
@@ -92,6 +91,9 @@ bool block_commit(G* g, void* arg) {
   std::uintptr_t expect = PollDesc::kWait;
   if (!slot->compare_exchange_strong(expect, reinterpret_cast<std::uintptr_t>(g), std::memory_order_acq_rel))
     return false;
+  // The first waiter: make sure some M watches epoll. Without this, a busy M keeps running its
+  // queue and an idle one sleeps on its futex until sysmon's 10 ms poll.
+  if (g_waiters.fetch_add(1, std::memory_order_seq_cst) == 0) wakep();
   return true;
 }
 
@@ -193,9 +195,8 @@ PollDesc* netpoll_open_notify(int fd, NotifyFn notify, void* arg, PollDesc** pub
     *err = e;
     return nullptr;
   }
-  // The first registration: make sure some M watches epoll from now on. Without this, a busy M
-  // keeps running its queue and an idle one sleeps on its futex until sysmon's 10 ms poll.
-  bool first = g_registered.fetch_add(1, std::memory_order_seq_cst) == 0;
+  // A notified descriptor waits for as long as it is registered: the Ms must keep polling.
+  bool first = notify && g_waiters.fetch_add(1, std::memory_order_seq_cst) == 0;
   lk.unlock();
   if (first) wakep();
   return pd;
@@ -205,8 +206,8 @@ void netpoll_close(PollDesc* pd) {
   Netpoll* np = np_get();
   std::lock_guard<Lock> lk(np->lock);
   np->poller.remove(pd->fd);
-  g_registered.fetch_sub(1, std::memory_order_relaxed);
   if (pd->notify) {
+    g_waiters.fetch_sub(1, std::memory_order_relaxed);
     pd->notify = nullptr;
     pd->notify_arg = nullptr;
   }
@@ -268,7 +269,7 @@ std::uint64_t netpoll_run_id() {
 
 bool netpoll_inited() { return np_get() != nullptr; }
 
-bool netpoll_active() { return g_registered.load(std::memory_order_relaxed) > 0 && np_get() != nullptr; }
+bool netpoll_active() { return g_waiters.load(std::memory_order_relaxed) > 0 && np_get() != nullptr; }
 
 std::int64_t netpoll_last() {
   Netpoll* np = np_get();
@@ -344,7 +345,7 @@ void inject_glist(G* list, int n) {
 void netpoll_shutdown() {
   std::lock_guard<Lock> lk(g_init_lock);
   delete g_np.exchange(nullptr, std::memory_order_acq_rel);
-  g_registered.store(0, std::memory_order_relaxed);
+  g_waiters.store(0, std::memory_order_relaxed);
 }
 
 }  // namespace mpg::detail

@@ -80,7 +80,7 @@ PollDesc* netpoll_open(int fd, int* err);
 // netpoll_open_notify: registers fd so that read readiness calls notify(arg, ...) instead of
 // waking a goroutine parked in the read slot (the write slot works as usual). The event-loop
 // way to use the netpoller: nobody waits for a read, and each descriptor so registered counts as
-// a registration as any other (the Ms keep polling while one exists). *publish (if given) is set to the
+// a waiter (the Ms keep polling while it is registered). *publish (if given) is set to the
 // PollDesc before the descriptor is registered, so the first callback, and any goroutine it
 // starts, finds it there. nullptr with *err = errno on failure.
 PollDesc* netpoll_open_notify(int fd, NotifyFn notify, void* arg, PollDesc** publish, int* err);
@@ -110,7 +110,7 @@ std::uint64_t netpoll_run_id();
 
 // --- Scheduler side --------------------------------------------------------------------------
 
-// netpoll_active: the netpoller exists and descriptors are registered with it (worth polling).
+// netpoll_active: the netpoller exists and goroutines wait on it (worth polling).
 bool netpoll_active();
 bool netpoll_inited();
 // netpoll: polls (delay_ns < 0: block, 0: do not block, > 0: at most that long) and returns the
