@@ -43,7 +43,9 @@ Netpoll* np_ensure() {
   np->run_id = ++g_run_gen;
   np->last.store(nanotime(), std::memory_order_relaxed);
   g_np.store(np, std::memory_order_release);
-  // An M may sleep on the futex until the next timer: have it come back and sleep in epoll.
+  // An M may sleep on the futex until the next timer: have it come back and sleep in epoll. The
+  // fence pairs with find_runnable's after it publishes poll_until (see there).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   wake_poller(0);
   return np;
 }

@@ -520,6 +520,13 @@ top:
     sched->poll_until.store(poll_until ? poll_until : INT64_MAX, std::memory_order_release);
     std::int64_t delay = poll_until ? poll_until - nanotime() : -1;
     if (delay < 0 && poll_until) delay = 0;
+    // The netpoller may have been made since `epoll` was read: then its first socket's waiter
+    // must not wait out a futex sleep until the timer. np_ensure publishes the netpoller, fences
+    // and reads poll_until (wake_poller); this side publishes poll_until, fences and looks for
+    // the netpoller: one of the two sees the other (found by a review; no test reproduces the
+    // window, a few instructions wide at a run's first socket).
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!epoll && netpoll_inited()) delay = 0;
     if (!sched->exiting.load(std::memory_order_acquire)) {
       if (epoll) list = netpoll(delay, &n);
       else if (delay > 0) sched->poll_note.sleep_for(delay);
