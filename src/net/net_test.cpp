@@ -631,5 +631,20 @@ TEST(Net, AcceptOutOfDescriptorsNeitherSpinsNorFloods) {
   EXPECT_LE(lines, 5u) << log;  // ~2 s out of descriptors: at most one line a second
 }
 
+// An open socket nobody waits on is no reason to wait forever: with every goroutine blocked on
+// a channel, Go's deadlock message still comes (the netpoller counts goroutines parked on
+// sockets, not registered sockets; a change that counted registrations hung here instead).
+TEST(NetDeathTest, DeadlockIsReportedWithAnIdleListenerOpen) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(mpg::run([] {
+                ::alarm(20);  // a hang fails the test (SIGALRM) instead of stalling the suite
+                auto [ln, err] = listen("tcp", "127.0.0.1:0");
+                if (err) std::_Exit(3);
+                mpg::Chan<int> never;
+                never.recv();
+              }),
+              ::testing::ExitedWithCode(2), "all goroutines are asleep - deadlock!");
+}
+
 }  // namespace
 }  // namespace mpg::net
