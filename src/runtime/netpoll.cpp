@@ -294,8 +294,8 @@ G* netpoll(std::int64_t delay_ns, int* n) {
       auto* pd = static_cast<PollDesc*>(np->poller.resolve(evs[i]));
       if (!pd) continue;
       std::uint32_t r = evs[i].ready;
-      if (r & (poll::kHangup | poll::kError)) pd->hup.store(true, std::memory_order_relaxed);
       bool hup = r & (poll::kHangup | poll::kError);
+      if (hup) pd->hup.store(true, std::memory_order_relaxed);
       if (r & (poll::kReadable | poll::kHangup | poll::kError)) {
         if (pd->notify) pd->notify(pd->notify_arg, hup, list);
         else list.push(unblock(pd->rg, true));

@@ -291,10 +291,17 @@ void spawn_commit(G* g, void (*invoke)(void*), void (*destroy)(void*), const std
     preempt_now(parent);
 }
 
+// spawn_init_here: spawn_init for a G that joins a list instead of a run queue (the caller's M,
+// if any, gives the parent and the P whose spawn count it is).
+static void spawn_init_here(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where,
+                            GStatus to) {
+  M* m = current_m();
+  spawn_init(g, invoke, destroy, where, m ? m->curg.load(std::memory_order_relaxed) : nullptr, m ? m->p : nullptr, to);
+}
+
 void spawn_prepare(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where,
                    G** head, G** tail) {
-  M* m = current_m();
-  spawn_init(g, invoke, destroy, where, m ? m->curg.load(std::memory_order_relaxed) : nullptr, m ? m->p : nullptr);
+  spawn_init_here(g, invoke, destroy, where, GStatus::Runnable);
   g->schedlink = nullptr;
   if (*tail) (*tail)->schedlink = g;
   else *head = g;
@@ -303,9 +310,7 @@ void spawn_prepare(G* g, void (*invoke)(void*), void (*destroy)(void*), const st
 
 void spawn_polled(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where,
                   GList& out) {
-  M* m = current_m();
-  spawn_init(g, invoke, destroy, where, m ? m->curg.load(std::memory_order_relaxed) : nullptr, m ? m->p : nullptr,
-             GStatus::Waiting);
+  spawn_init_here(g, invoke, destroy, where, GStatus::Waiting);
   out.push(g);
 }
 
