@@ -14,6 +14,8 @@
 //                                 context made with make_fcontext;
 //                                 value = ns per one-way switch (round trip / 2,
 //                                 also given as the "round_trip_ns" counter).
+//   raw/mpg_context_switch        the same with mpg's own switch (x86-64, unless
+//                                 built with MPG_BOOST_CONTEXT).
 //   fiber/spawn_join_1e5          launch 1e5 empty fibers (default stack
 //                                 allocator), then join them all;
 //                                 value = ns per fiber.
@@ -124,6 +126,37 @@ void BM_RawContextSwitch(benchmark::State& state) {
         static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_RawContextSwitch)->Name("raw/context_switch")->UseRealTime();
+
+#if MPG_OWN_SWITCH_BENCH
+// mpg's own switch (src/runtime/context.cpp), the same round trip: what replacing
+// jump_fcontext saved (docs/runtime.md, "The context switch").
+struct MpgTransfer {
+    void* fctx;
+    void* data;
+};
+extern "C" MpgTransfer mpg_jump_context(void* to, void* data);
+extern "C" void* mpg_make_context(void* top, std::size_t size, void (*fn)(MpgTransfer));
+
+[[noreturn]] void mpg_bounce(MpgTransfer t) {
+    for (;;) {
+        t = mpg_jump_context(t.fctx, nullptr);
+    }
+}
+
+void BM_MpgContextSwitch(benchmark::State& state) {
+    constexpr std::size_t kStackSize = 64 * 1024;
+    auto stack = std::make_unique<unsigned char[]>(kStackSize);
+    void* other = mpg_make_context(stack.get() + kStackSize, kStackSize, mpg_bounce);
+    other = mpg_jump_context(other, nullptr).fctx;
+    const auto start = Clock::now();
+    for (auto _ : state) {
+        other = mpg_jump_context(other, nullptr).fctx;
+    }
+    const auto elapsed = Clock::now() - start;
+    report_ns_per_op(state, elapsed, 2.0 * static_cast<double>(state.iterations()));
+}
+BENCHMARK(BM_MpgContextSwitch)->Name("raw/mpg_context_switch")->UseRealTime();
+#endif
 
 // Launches 1e5 empty fibers with `alloc` (launch::post, so none runs until
 // the main fiber blocks), then joins them in order; the first join lets all

@@ -1,10 +1,26 @@
-// context.hpp: one stack switch, through Boost.Context's fcontext (jump_fcontext), told to the
-// sanitizers. Every switch in mpg goes through switch_context so ASan and TSan see it.
+// context.hpp: one stack switch, told to the sanitizers. Every switch in mpg goes through
+// switch_context so ASan and TSan see it.
+//
+// On x86-64 the switch is mpg's own (context.cpp: six callee-saved registers and the stack
+// pointer); elsewhere, and with -DMPG_BOOST_CONTEXT=ON, Boost.Context's fcontext. Both have one
+// contract: jump(to, data) saves the caller, resumes `to`, and the resumed side receives
+// {the caller's context, data}; make(top, size, fn) builds a context whose first resumption
+// calls fn with that pair. Why not Boost's on x86-64: its jump_fcontext also saves and restores
+// the MXCSR and the x87 control word on every switch (fnstcw/fldcw are microcoded), which
+// costs a third of a bare switch (docs/runtime.md, "The context switch"). mpg's switch leaves
+// the floating-point control state to the thread, as Go's and marl's do; an asynchronous
+// preemption still saves and restores all of it (XSAVE in the trampoline).
 #pragma once
-#include <boost/context/detail/fcontext.hpp>
 #include <cstddef>
 
 #include "runtime/platform.hpp"
+
+#if !defined(__x86_64__) || MPG_BOOST_CONTEXT
+#define MPG_OWN_SWITCH 0
+#include <boost/context/detail/fcontext.hpp>
+#else
+#define MPG_OWN_SWITCH 1
+#endif
 
 extern "C" {
 void __sanitizer_start_switch_fiber(void** fake_stack_save, const void* bottom, std::size_t size);
@@ -17,9 +33,24 @@ void __tsan_switch_to_fiber(void* fiber, unsigned flags);
 
 namespace mpg::detail {
 
+#if MPG_OWN_SWITCH
+using Ctx = void*;
+struct Transfer {
+  Ctx fctx;    // the context that switched here (resume it to go back)
+  void* data;  // what it passed
+};
+}  // namespace mpg::detail
+extern "C" {
+// context.cpp. size is not used: the context's frame goes just below top.
+mpg::detail::Transfer mpg_jump_context(mpg::detail::Ctx to, void* data);
+mpg::detail::Ctx mpg_make_context(void* top, std::size_t size, void (*fn)(mpg::detail::Transfer));
+}
+namespace mpg::detail {
+#else
 namespace bctx = boost::context::detail;
 using Ctx = bctx::fcontext_t;
 using Transfer = bctx::transfer_t;
+#endif
 
 // Fiber: what the sanitizers need to know of one execution context (a G's stack, or an M's own
 // thread stack, "g0"). Owned by the G or M it describes.
@@ -33,6 +64,17 @@ struct Fiber {
   void* tsan = nullptr;  // TSan's fiber for this context
 #endif
 };
+
+// jump_context / make_context: the switch's two primitives (see the top of this file).
+// make_context's context starts just below `top`, on the stack `f` describes (f is read only
+// by Boost's make_fcontext; mpg's own needs no size, so a spawn reads no more of the G).
+#if MPG_OWN_SWITCH
+inline Transfer jump_context(Ctx to, void* data) { return mpg_jump_context(to, data); }
+inline Ctx make_context(void* top, const Fiber&, void (*fn)(Transfer)) { return mpg_make_context(top, 0, fn); }
+#else
+inline Transfer jump_context(Ctx to, void* data) { return bctx::jump_fcontext(to, data); }
+inline Ctx make_context(void* top, const Fiber& f, void (*fn)(Transfer)) { return bctx::make_fcontext(top, f.stack_size, fn); }
+#endif
 
 // switch_context: leaves `from` (saved into the returned Transfer by the resumed side) and runs
 // `to`. dying: `from` will never run again (ASan then frees its fake stack).
@@ -48,7 +90,7 @@ inline Transfer switch_context(Fiber& from, Ctx to_ctx, const Fiber& to, void* d
 #else
   (void)to;
 #endif
-  Transfer t = bctx::jump_fcontext(to_ctx, data);
+  Transfer t = jump_context(to_ctx, data);
 #if MPG_ASAN
   __sanitizer_finish_switch_fiber(from.asan_fake, nullptr, nullptr);
 #endif
@@ -56,7 +98,7 @@ inline Transfer switch_context(Fiber& from, Ctx to_ctx, const Fiber& to, void* d
 }
 
 // entered_context: the first thing a new context runs (the counterpart of the code after
-// jump_fcontext in switch_context).
+// jump_context in switch_context).
 inline void entered_context(Fiber& self) {
 #if MPG_ASAN
   __sanitizer_finish_switch_fiber(self.asan_fake, nullptr, nullptr);

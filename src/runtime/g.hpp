@@ -60,17 +60,22 @@ struct alignas(64) G {
   std::uint32_t nopreempt = 0;   // mpg::NoPreempt depth: refuse asynchronous preemption
   bool async_wired = false;      // wired to its M after a preemption (SyscallNoP), until its next switch
   bool async_stopped = false;    // left the CPU by a preemption signal; cleared when it runs again
-  std::uint32_t syscall_depth = 0;  // nesting of mpg::blocking (owner: the G)
   bool stack_released = false;   // pooled, and its stack below the top page given back (gfree_scavenge)
+  std::uint32_t syscall_depth = 0;  // nesting of mpg::blocking (owner: the G)
 
-  // --- closure (in the same top page, below the G) ---
+  // --- closure (it lives at closure_area(), in the same top page, below the G) ---
   void (*invoke)(void*) = nullptr;
   void (*destroy)(void*) = nullptr;
-  void* closure = nullptr;
 
   // --- stack ---
   StackSlot stack;
   std::uintptr_t lowwater = 0;   // lowest saved SP seen at a switch (for trimming when pooled)
+
+  // --- debugging (written at each spawn, so kept in the second line: a spawn writes the G's
+  // first two cache lines and no other; static_asserts below) ---
+  std::uint64_t parent_id = 0;
+  std::source_location created_at{};
+
   Fiber fiber;
 
   // --- parking (owner: the G itself while Running, the waker after that) ---
@@ -86,9 +91,6 @@ struct alignas(64) G {
   M* lockedm = nullptr;
   std::uint32_t lock_count = 0;
 
-  // --- debugging ---
-  std::uint64_t parent_id = 0;
-  std::source_location created_at{};
   G* alllink = nullptr;          // all Gs ever carved, for the dump (append-only, under allg lock)
 
   // set_status: the one writer of status; a transition from any other state is a runtime bug
@@ -100,5 +102,7 @@ struct alignas(64) G {
   [[noreturn]] void bad_status(GStatus from, GStatus to) const;
   char* closure_area() const;    // where the closure lives (just below the G)
 };
+static_assert(__builtin_offsetof(G, created_at) + sizeof(std::source_location) <= 128,
+              "the fields a spawn writes must stay in the G's first two cache lines");
 
 }  // namespace mpg::detail

@@ -20,9 +20,15 @@
 namespace mpg::detail {
 
 namespace {
-// kPoolBatch: a P caches up to 64 free Gs (P::gfree) and exchanges kPoolBatch at a time with the
-// global pool (Go's gfput/gfget use 64 and 32).
+// kPoolBatch: a P caches up to 512 free Gs (P::gfree), spills half to the global pool when full
+// and refills kPoolBatch at a time from it. Go caches 64 and moves 32 either way; mpg caches 512
+// while the P runs, so that a P that both runs and spawns Gs (a spawner that moves between Ps,
+// a burst) reuses the Gs it ran itself rather than those another P spilled, whose lines sit in
+// that core's cache (spawn + WaitGroup of 1e6: docs/runtime.md). A P that goes idle keeps
+// kPoolKeepIdle (Go's 64) and gives the rest to the global pool, whose stacks sysmon's
+// scavenger trims as before (gfree_trim), so idle memory does not grow.
 constexpr std::uint32_t kPoolBatch = 32;
+constexpr std::uint32_t kPoolKeepIdle = 64;
 // kGPoolResident: pooled Gs of the global list that keep their stacks' top kKeepBytes resident;
 // beyond them, sysmon gives back all but each G's top page (gfree_scavenge). A burst of 10,000
 // goroutines otherwise leaves ~160 MiB of RSS behind it for ever.
@@ -101,6 +107,7 @@ static G* g_carve(std::size_t size) {
   g->stack = slot;
   g->fiber.stack_lo = slot.lo + kPageSize;
   g->fiber.stack_size = std::size_t(g->closure_area() - (slot.lo + kPageSize));
+  g->lowwater = reinterpret_cast<std::uintptr_t>(slot.hi());
   fiber_create(g->fiber);
   g->timer.fire = &g_timer_fire;
   g->timer.arg = g;
@@ -157,7 +164,7 @@ void gfput(P* p, G* g) {
   if (g->stack.size == sched->stack_size && p) {
     if (p->gfree.full()) {
       std::lock_guard<Lock> lk(sched->gfree_lock);
-      while (p->gfree.n > kPoolBatch) sched->gfree.push_back(p->gfree.pop());
+      while (p->gfree.n > p->gfree.capacity() / 2) sched->gfree.push_back(p->gfree.pop());
       sched->ngfree.store(std::uint32_t(sched->gfree.size()), std::memory_order_relaxed);
       sched->gfree_dirty.store(true, std::memory_order_relaxed);
     }
@@ -172,6 +179,14 @@ void gfput(P* p, G* g) {
   } else {
     sched->gfree_other.push_back(g);
   }
+}
+
+void gfree_trim(P* p) {
+  if (p->gfree.n <= kPoolKeepIdle) return;
+  std::lock_guard<Lock> lk(sched->gfree_lock);
+  while (p->gfree.n > kPoolKeepIdle) sched->gfree.push_back(p->gfree.pop());
+  sched->ngfree.store(std::uint32_t(sched->gfree.size()), std::memory_order_relaxed);
+  sched->gfree_dirty.store(true, std::memory_order_relaxed);
 }
 
 void gfree_scavenge() {
@@ -215,7 +230,7 @@ static void g_entry(Transfer t) {
   g_landed(t);
   g->started = true;
   try {
-    g->invoke(g->closure);
+    g->invoke(g->closure_area());
   } catch (const std::exception& e) {
     char buf[512];
     std::snprintf(buf, sizeof buf, "panic in goroutine %llu: %s", static_cast<unsigned long long>(g->id), e.what());
@@ -225,7 +240,7 @@ static void g_entry(Transfer t) {
     std::snprintf(buf, sizeof buf, "panic in goroutine %llu: unknown exception", static_cast<unsigned long long>(g->id));
     fatal(buf, true);
   }
-  g->destroy(g->closure);
+  g->destroy(g->closure_area());
   g->invoke = nullptr;
   goexit(current_m(), g);
 }
@@ -247,13 +262,12 @@ static void spawn_init(G* g, void (*invoke)(void*), void (*destroy)(void*), cons
   g->stack_released = false;
   g->invoke = invoke;
   g->destroy = destroy;
-  g->closure = g->closure_area();
   g->parent_id = parent ? parent->id : 0;
   g->created_at = where;
   g->started = false;
   g->preempt = false;
-  g->lowwater = reinterpret_cast<std::uintptr_t>(g->stack.hi());
-  __atomic_store_n(&g->ctx, bctx::make_fcontext(g->closure_area(), g->fiber.stack_size, &g_entry), __ATOMIC_RELAXED);
+  // lowwater is already the stack's top: g_carve and gfput leave it so.
+  __atomic_store_n(&g->ctx, make_context(g->closure_area(), g->fiber, &g_entry), __ATOMIC_RELAXED);
   g->set_status(GStatus::Idle, to);
   if (p) p->spawned.store(p->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   else sched->spawned_outside.fetch_add(1, std::memory_order_relaxed);
@@ -332,7 +346,7 @@ void spawn_inject(G* head) {
 }
 
 void destroy_g_closure(G* g) {
-  if (g->invoke && !g->started && g->destroy) g->destroy(g->closure);
+  if (g->invoke && !g->started && g->destroy) g->destroy(g->closure_area());
   g->invoke = nullptr;
 }
 

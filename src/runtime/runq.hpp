@@ -58,6 +58,7 @@ struct GStack {
   std::uint32_t n = 0;
   bool empty() const { return n == 0; }
   bool full() const { return n == N; }
+  static constexpr std::uint32_t capacity() { return N; }
   void push(G* x) { g[n++] = x; }
   G* pop() { return n ? g[--n] : nullptr; }
 };

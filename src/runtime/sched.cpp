@@ -464,6 +464,7 @@ top:
   }
 
   // Nothing found: give up the P. Step 1 of the idle protocol.
+  gfree_trim(p);
   sched->lock.lock();
   if (sched->exiting.load(std::memory_order_relaxed)) {
     sched->lock.unlock();

@@ -41,7 +41,7 @@ struct alignas(64) P {
   LocalRunQueue runq;
   std::atomic<G*> runnext{nullptr};
   TimerHeap timers;
-  GStack<64> gfree;                   // free Gs of the default stack size (owner only; Go caches 64)
+  GStack<512> gfree;                  // free Gs of the default stack size (owner only; Go caches 64; see gfree_trim)
   // counters (owner-written, read racily by stats())
   std::atomic<std::uint64_t> spawned{0}, switches{0}, steals{0}, stolen{0};
   std::atomic<std::uint64_t> preempt_coop{0}, blocking_calls{0};
@@ -226,6 +226,9 @@ void globrunqput_batch(G** gs, std::uint32_t n);
 void schedule_loop(M* m);             // g0's loop; returns when the run ends or the thread must exit
 void newm(P* p, bool spinning);
 void gfput(P* p, G* g);
+// gfree_trim: p (owned by the caller, about to go idle) keeps Go's 64 free Gs, the global pool
+// takes the rest.
+void gfree_trim(P* p);
 void destroy_g_closure(G* g);
 void checkdead();                     // under sched->lock
 void acquirep(M* m, P* p);

@@ -1,0 +1,82 @@
+// context.cpp: mpg's own stack switch on x86-64 (see context.hpp for the contract and why).
+//
+// A saved context is a stack pointer. Below it, in pop order: r12, r13, r14, r15, rbx, rbp and
+// the address to resume at; these are all the registers the System V ABI makes a callee keep
+// (no vector register is callee-saved there). jump pushes the six onto the leaving stack,
+// stores the stack pointer as the leaver's context (returned in rax, the Transfer's first word),
+// loads the target's, pops its six and returns into it with the data in rdx (the second word).
+#include "runtime/context.hpp"
+
+#if MPG_OWN_SWITCH
+// make: a fresh context is a frame that jump pops like any other. Its r12 holds fn and its
+// return address is mpg_context_start, which passes the Transfer jump left in rax:rdx to fn as
+// fn's two argument registers. The frame is placed so that fn is entered with the stack
+// aligned as a call leaves it (rsp + 8 a multiple of 16). fn never returns (a goroutine ends by
+// switching away for good); if it did, ud2 traps. The CFI marks the start of the stack for
+// unwinders (debuggers, perf), which would otherwise walk into the frame's zeroed words.
+asm(R"(
+  .text
+  .globl mpg_jump_context
+  .type mpg_jump_context, @function
+  .align 16
+mpg_jump_context:
+  .cfi_startproc
+  pushq %rbp
+  .cfi_adjust_cfa_offset 8
+  pushq %rbx
+  .cfi_adjust_cfa_offset 8
+  pushq %r15
+  .cfi_adjust_cfa_offset 8
+  pushq %r14
+  .cfi_adjust_cfa_offset 8
+  pushq %r13
+  .cfi_adjust_cfa_offset 8
+  pushq %r12
+  .cfi_adjust_cfa_offset 8
+  movq %rsp, %rax
+  movq %rdi, %rsp
+  popq %r12
+  popq %r13
+  popq %r14
+  popq %r15
+  popq %rbx
+  popq %rbp
+  movq %rsi, %rdx
+  ret
+  .cfi_endproc
+  .size mpg_jump_context, .-mpg_jump_context
+
+  .globl mpg_make_context
+  .type mpg_make_context, @function
+  .align 16
+mpg_make_context:
+  .cfi_startproc
+  movq %rdi, %rax
+  andq $-16, %rax
+  leaq -56(%rax), %rax
+  movq %rdx, (%rax)
+  xorl %ecx, %ecx
+  movq %rcx, 8(%rax)
+  movq %rcx, 16(%rax)
+  movq %rcx, 24(%rax)
+  movq %rcx, 32(%rax)
+  movq %rcx, 40(%rax)
+  leaq mpg_context_start(%rip), %rcx
+  movq %rcx, 48(%rax)
+  ret
+  .cfi_endproc
+  .size mpg_make_context, .-mpg_make_context
+
+  .type mpg_context_start, @function
+  .align 16
+mpg_context_start:
+  .cfi_startproc
+  .cfi_undefined rip
+  movq %rax, %rdi
+  movq %rdx, %rsi
+  callq *%r12
+  ud2
+  .cfi_endproc
+  .size mpg_context_start, .-mpg_context_start
+)");
+#endif
