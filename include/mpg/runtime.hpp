@@ -23,8 +23,8 @@ struct GoOptions {
 template <class F>
 void go(GoOptions opts, F&& f, const std::source_location& where = std::source_location::current()) {
   detail::SpawnSlot s = detail::spawn_begin(opts.stack_size);
-  detail::ClosureFns fns = detail::place_closure(s.storage, std::forward<F>(f));
-  detail::spawn_commit(s.g, fns.invoke, fns.destroy, where);
+  detail::ClosureFns fns = detail::place_closure(s, std::forward<F>(f));
+  detail::spawn_commit(s.g, fns, where);
 }
 template <class F>
 void go(F&& f, const std::source_location& where = std::source_location::current()) {

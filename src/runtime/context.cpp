@@ -5,6 +5,10 @@
 // (no vector register is callee-saved there). jump pushes the six onto the leaving stack,
 // stores the stack pointer as the leaver's context (returned in rax, the Transfer's first word),
 // loads the target's, pops its six and returns into it with the data in rdx (the second word).
+// A context with its low bit set is fresh (fresh_context): the stack's top plus one, nothing
+// written there yet. jump then sets the stack pointer to that top and calls mpg_fresh_entry
+// with {the leaver's context, data} (rdi, rsi), the stack aligned as a call requires; the
+// entry never returns.
 #include "runtime/context.hpp"
 
 #if MPG_OWN_SWITCH
@@ -34,6 +38,8 @@ mpg_jump_context:
   pushq %r12
   .cfi_adjust_cfa_offset 8
   movq %rsp, %rax
+  testq $1, %rdi
+  jnz mpg_fresh_start
   movq %rdi, %rsp
   popq %r12
   popq %r13
@@ -66,6 +72,19 @@ mpg_make_context:
   ret
   .cfi_endproc
   .size mpg_make_context, .-mpg_make_context
+
+  .type mpg_fresh_start, @function
+  .align 16
+mpg_fresh_start:
+  .cfi_startproc
+  .cfi_undefined rip
+  leaq -1(%rdi), %rsp
+  movq %rax, %rdi
+  xorl %ebp, %ebp
+  callq mpg_fresh_entry
+  ud2
+  .cfi_endproc
+  .size mpg_fresh_start, .-mpg_fresh_start
 
   .type mpg_context_start, @function
   .align 16

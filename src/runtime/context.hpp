@@ -20,6 +20,7 @@
 // the rounding mode or the FP exception mask must restore it before it next blocks or yields.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 #include "runtime/platform.hpp"
 
@@ -73,15 +74,33 @@ struct Fiber {
 #endif
 };
 
+}  // namespace mpg::detail
+// mpg_fresh_entry: where every fresh_context starts: the goroutine entry (proc.cpp). fn's
+// Transfer is {the context that switched in, its data}. Never returns.
+extern "C" [[noreturn]] void mpg_fresh_entry(mpg::detail::Transfer t);
+namespace mpg::detail {
+
 // jump_context / make_context: the switch's two primitives (see the top of this file).
 // make_context's context starts just below `top`, on the stack `f` describes (f is read only
-// by Boost's make_fcontext; mpg's own needs no size, so a spawn reads no more of the G).
+// by Boost's make_fcontext; mpg's own needs no size).
+// fresh_context: a context that, when first resumed, calls mpg_fresh_entry on a stack that ends
+// at `top` (16-byte aligned). mpg's own switch writes nothing for it: the context is `top` with
+// its low bit set, and the jump, seeing the bit, sets the stack pointer and calls the entry. A
+// spawn then touches no stack line, only the G. With Boost's switch it is a make_context.
 #if MPG_OWN_SWITCH
 inline Transfer jump_context(Ctx to, void* data) { return mpg_jump_context(to, data); }
 inline Ctx make_context(void* top, const Fiber&, void (*fn)(Transfer)) { return mpg_make_context(top, 0, fn); }
+inline Ctx fresh_context(void* top, const Fiber&) { return static_cast<char*>(top) + 1; }
+// context_sp: where resuming ctx first touches its stack (to warm it).
+inline const void* context_sp(Ctx ctx) {
+  auto a = reinterpret_cast<std::uintptr_t>(ctx);
+  return reinterpret_cast<const void*>(a & 1 ? a - 1 - 64 : a);
+}
 #else
 inline Transfer jump_context(Ctx to, void* data) { return bctx::jump_fcontext(to, data); }
 inline Ctx make_context(void* top, const Fiber& f, void (*fn)(Transfer)) { return bctx::make_fcontext(top, f.stack_size, fn); }
+inline Ctx fresh_context(void* top, const Fiber& f) { return make_context(top, f, &mpg_fresh_entry); }
+inline const void* context_sp(Ctx ctx) { return ctx; }
 #endif
 
 // switch_context: leaves `from` (saved into the returned Transfer by the resumed side) and runs

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <source_location>
 
+#include "mpg/detail/spawn.hpp"
 #include "runtime/context.hpp"
 #include "runtime/stack.hpp"
 #include "runtime/timers.hpp"
@@ -63,19 +64,17 @@ struct alignas(64) G {
   bool stack_released = false;   // pooled, and its stack below the top page given back (gfree_scavenge)
   std::uint32_t syscall_depth = 0;  // nesting of mpg::blocking (owner: the G)
 
-  // --- closure (it lives at closure_area(), in the same top page, below the G) ---
+  // --- the second cache line: everything else a spawn writes (static_asserts below) ---
   void (*invoke)(void*) = nullptr;
   void (*destroy)(void*) = nullptr;
-
-  // --- stack ---
-  StackSlot stack;
+  void* closure = nullptr;       // small_closure, closure_area(), or (boxed) small_closure
   std::uintptr_t lowwater = 0;   // lowest saved SP seen at a switch (for trimming when pooled)
-
-  // --- debugging (written at each spawn, so kept in the second line: a spawn writes the G's
-  // first two cache lines and no other; static_asserts below) ---
   std::uint64_t parent_id = 0;
   std::source_location created_at{};
+  alignas(16) unsigned char small_closure[kSmallClosureBytes];  // closures of one or two words
 
+  // --- stack (written when carved; read when pooled) ---
+  StackSlot stack;
   Fiber fiber;
 
   // --- parking (owner: the G itself while Running, the waker after that) ---
@@ -102,7 +101,7 @@ struct alignas(64) G {
   [[noreturn]] void bad_status(GStatus from, GStatus to) const;
   char* closure_area() const;    // where the closure lives (just below the G)
 };
-static_assert(__builtin_offsetof(G, created_at) + sizeof(std::source_location) <= 128,
-              "the fields a spawn writes must stay in the G's first two cache lines");
+static_assert(__builtin_offsetof(G, invoke) == 64 && __builtin_offsetof(G, small_closure) + kSmallClosureBytes == 128,
+              "the fields a spawn writes must fill the G's second cache line and no other");
 
 }  // namespace mpg::detail

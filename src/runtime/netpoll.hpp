@@ -85,12 +85,12 @@ PollDesc* netpoll_open(int fd, int* err);
 // starts, finds it there. nullptr with *err = errno on failure.
 PollDesc* netpoll_open_notify(int fd, NotifyFn notify, void* arg, PollDesc** publish, int* err);
 // netpoll_go: from a NotifyFn, starts f as a goroutine that runs once the poll returns.
-void spawn_polled(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where, GList& out);
+void spawn_polled(G* g, const ClosureFns& fns, const std::source_location& where, GList& out);
 template <class F>
 void netpoll_go(GList& out, F&& f, const std::source_location& where = std::source_location::current()) {
   SpawnSlot s = spawn_begin(0);
-  ClosureFns fns = place_closure(s.storage, std::forward<F>(f));
-  spawn_polled(s.g, fns.invoke, fns.destroy, where, out);
+  ClosureFns fns = place_closure(s, std::forward<F>(f));
+  spawn_polled(s.g, fns, where, out);
 }
 // netpoll_close: unregisters and returns pd to the pool. The caller evicted it first and no
 // goroutine waits on it; the caller closes the fd afterwards.

@@ -223,14 +223,18 @@ static std::uint64_t new_goid() {
   return goid_next++;
 }
 
-// g_entry: the first frame of every goroutine.
-static void g_entry(Transfer t) {
+}  // namespace mpg::detail
+
+// mpg_fresh_entry (g_entry in the comments): the first frame of every goroutine (context.hpp's
+// fresh_context starts here).
+extern "C" void mpg_fresh_entry(mpg::detail::Transfer t) {
+  using namespace mpg::detail;
   G* g = current_g();
   entered_context(g->fiber);
   g_landed(t);
   g->started = true;
   try {
-    g->invoke(g->closure_area());
+    g->invoke(g->closure);
   } catch (const std::exception& e) {
     char buf[512];
     std::snprintf(buf, sizeof buf, "panic in goroutine %llu: %s", static_cast<unsigned long long>(g->id), e.what());
@@ -240,10 +244,12 @@ static void g_entry(Transfer t) {
     std::snprintf(buf, sizeof buf, "panic in goroutine %llu: unknown exception", static_cast<unsigned long long>(g->id));
     fatal(buf, true);
   }
-  g->destroy(g->closure_area());
+  g->destroy(g->closure);
   g->invoke = nullptr;
   goexit(current_m(), g);
 }
+
+namespace mpg::detail {
 
 SpawnSlot spawn_begin(std::size_t stack_size) {
   if (!sched) throw RuntimeMisuse("mpg::go outside mpg::run");
@@ -251,33 +257,36 @@ SpawnSlot spawn_begin(std::size_t stack_size) {
   P* p = m ? m->p : nullptr;
   std::size_t size = stack_size ? stack_round(stack_size) : sched->stack_size;
   G* g = gfget(p, size);
-  return {g, g->closure_area()};
+  return {g, g->closure_area(), g->small_closure};
 }
 
 // spawn_init: everything a fresh G needs before it may run; Idle -> `to` (Runnable, or Waiting
 // for a G that joins the netpoller's list of readied Gs).
-static void spawn_init(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where,
-                       G* parent, P* p, GStatus to = GStatus::Runnable) {
+static void spawn_init(G* g, const ClosureFns& fns, const std::source_location& where, G* parent, P* p,
+                       GStatus to = GStatus::Runnable) {
   g->id = new_goid();
   g->stack_released = false;
-  g->invoke = invoke;
-  g->destroy = destroy;
+  g->invoke = fns.invoke;
+  g->destroy = fns.destroy;
+  g->closure = fns.at;
   g->parent_id = parent ? parent->id : 0;
   g->created_at = where;
   g->started = false;
   g->preempt = false;
-  // lowwater is already the stack's top: g_carve and gfput leave it so.
-  __atomic_store_n(&g->ctx, make_context(g->closure_area(), g->fiber, &g_entry), __ATOMIC_RELAXED);
+  // lowwater is already the stack's top: g_carve and gfput leave it so. A fresh context writes
+  // nothing to the stack (context.hpp), so a spawn with a small closure writes the G's first
+  // two cache lines and nothing else.
+  __atomic_store_n(&g->ctx, fresh_context(g->closure_area(), g->fiber), __ATOMIC_RELAXED);
   g->set_status(GStatus::Idle, to);
   if (p) p->spawned.store(p->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   else sched->spawned_outside.fetch_add(1, std::memory_order_relaxed);
 }
 
-void spawn_commit(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where) {
+void spawn_commit(G* g, const ClosureFns& fns, const std::source_location& where) {
   M* m = current_m();
   P* p = m ? m->p : nullptr;
   G* parent = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
-  spawn_init(g, invoke, destroy, where, parent, p);
+  spawn_init(g, fns, where, parent, p);
   if (p) {
     // A spawner that fills its P's ring (a loop of go() calls) steps aside to the global queue
     // once the ring is full: this P (and thieves) then run the Gs it just made while they are
@@ -307,24 +316,21 @@ void spawn_commit(G* g, void (*invoke)(void*), void (*destroy)(void*), const std
 
 // spawn_init_here: spawn_init for a G that joins a list instead of a run queue (the caller's M,
 // if any, gives the parent and the P whose spawn count it is).
-static void spawn_init_here(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where,
-                            GStatus to) {
+static void spawn_init_here(G* g, const ClosureFns& fns, const std::source_location& where, GStatus to) {
   M* m = current_m();
-  spawn_init(g, invoke, destroy, where, m ? m->curg.load(std::memory_order_relaxed) : nullptr, m ? m->p : nullptr, to);
+  spawn_init(g, fns, where, m ? m->curg.load(std::memory_order_relaxed) : nullptr, m ? m->p : nullptr, to);
 }
 
-void spawn_prepare(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where,
-                   G** head, G** tail) {
-  spawn_init_here(g, invoke, destroy, where, GStatus::Runnable);
+void spawn_prepare(G* g, const ClosureFns& fns, const std::source_location& where, G** head, G** tail) {
+  spawn_init_here(g, fns, where, GStatus::Runnable);
   g->schedlink = nullptr;
   if (*tail) (*tail)->schedlink = g;
   else *head = g;
   *tail = g;
 }
 
-void spawn_polled(G* g, void (*invoke)(void*), void (*destroy)(void*), const std::source_location& where,
-                  GList& out) {
-  spawn_init_here(g, invoke, destroy, where, GStatus::Waiting);
+void spawn_polled(G* g, const ClosureFns& fns, const std::source_location& where, GList& out) {
+  spawn_init_here(g, fns, where, GStatus::Waiting);
   out.push(g);
 }
 
@@ -346,7 +352,7 @@ void spawn_inject(G* head) {
 }
 
 void destroy_g_closure(G* g) {
-  if (g->invoke && !g->started && g->destroy) g->destroy(g->closure_area());
+  if (g->invoke && !g->started && g->destroy) g->destroy(g->closure);
   g->invoke = nullptr;
 }
 

@@ -68,6 +68,67 @@ TEST(Spawn, ManyGoroutinesAllRun) {
   }
 }
 
+// A closure lives inside the G (up to 16 bytes), below it (up to 192) or boxed on the heap
+// (larger, or aligned beyond 16): each kind runs once with its captures intact and is
+// destroyed once, also when the G never runs (abandoned at the end of run).
+template <std::size_t Bytes, std::size_t Align = 8>
+struct alignas(Align) Payload {
+  unsigned char b[Bytes];
+};
+struct Counted {
+  static inline std::atomic<int> live{0};
+  Counted() { live++; }
+  Counted(const Counted&) { live++; }
+  Counted(Counted&&) noexcept { live++; }
+  ~Counted() { live--; }
+};
+template <std::size_t Bytes, std::size_t Align = 8>
+void spawn_checked(std::atomic<int>& ran, std::atomic<int>& wrong, mpg::WaitGroup* wg, int seed) {
+  Payload<Bytes, Align> pl;
+  for (std::size_t i = 0; i < Bytes; i++) pl.b[i] = static_cast<unsigned char>(seed + i);
+  mpg::go([pl, c = Counted{}, &ran, &wrong, wg, seed] {
+    if (reinterpret_cast<std::uintptr_t>(&pl) % Align != 0) wrong++;
+    for (std::size_t i = 0; i < Bytes; i++)
+      if (pl.b[i] != static_cast<unsigned char>(seed + i)) wrong++;
+    ran++;
+    if (wg) wg->done();
+  });
+}
+TEST(Spawn, ClosuresOfEverySizeRunOnceAndAreDestroyedOnce) {
+  std::atomic<int> ran{0}, wrong{0}, abandoned{0};
+  mpg::run([&] {
+    mpg::WaitGroup wg;
+    for (int round = 0; round < 100; round++) {
+      wg.add(6);
+      spawn_checked<1>(ran, wrong, &wg, round);        // with the references: over 16 bytes
+      spawn_checked<8>(ran, wrong, &wg, round);
+      spawn_checked<100>(ran, wrong, &wg, round);
+      spawn_checked<150>(ran, wrong, &wg, round);
+      spawn_checked<400>(ran, wrong, &wg, round);      // boxed
+      spawn_checked<32, 32>(ran, wrong, &wg, round);   // over-aligned: boxed
+      wg.wait();
+    }
+    // Small closures proper: one or two words.
+    mpg::WaitGroup wg2;
+    wg2.add(200);
+    for (int i = 0; i < 100; i++) {
+      mpg::go([&wg2] { wg2.done(); });
+      mpg::go([&wg2, i, &ran] { ran += i >= 0; wg2.done(); });
+    }
+    wg2.wait();
+    // Most never run: abandoned when main returns (one may start meanwhile); the teardown
+    // destroys the closures of those that did not.
+    for (int i = 0; i < 10; i++) {
+      spawn_checked<1>(abandoned, wrong, nullptr, i);
+      spawn_checked<400>(abandoned, wrong, nullptr, i);
+    }
+  }, mpg::Config{.procs = 1});
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(ran.load(), 700);
+  EXPECT_LT(abandoned.load(), 20);
+  EXPECT_EQ(Counted::live.load(), 0) << "a closure was destroyed twice or never";
+}
+
 TEST(Yield, PingPongAlternatesOnOneP) {
   std::vector<int> trace;
   mpg::run(

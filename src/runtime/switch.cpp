@@ -47,7 +47,7 @@ static void begin_run(M* m, P* p, G* g, bool inherit) {
     __builtin_prefetch(next);
     // Racy by design (a thief may be running `next`): a relaxed atomic read, paired with the
     // relaxed atomic writes of ctx, so the race is defined and TSan-clean.
-    __builtin_prefetch(__atomic_load_n(&next->ctx, __ATOMIC_RELAXED));
+    __builtin_prefetch(context_sp(__atomic_load_n(&next->ctx, __ATOMIC_RELAXED)));
   }
 }
 
