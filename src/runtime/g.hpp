@@ -62,6 +62,7 @@ struct alignas(64) G {
   bool async_wired = false;      // wired to its M after a preemption (SyscallNoP), until its next switch
   bool async_stopped = false;    // left the CPU by a preemption signal; cleared when it runs again
   bool stack_released = false;   // pooled, and its stack below the top page given back (gfree_scavenge)
+  bool default_stack = false;    // stack.size is the run's default (set when carved; read when pooled)
   std::uint32_t syscall_depth = 0;  // nesting of mpg::blocking (owner: the G)
 
   // --- the second cache line: everything else a spawn writes (static_asserts below) ---
@@ -100,7 +101,11 @@ struct alignas(64) G {
   }
   [[noreturn]] void bad_status(GStatus from, GStatus to) const;
   char* closure_area() const;    // where the closure lives (just below the G)
+  // stack_hi: stack.hi() without reading `stack` (a line of its own): the G ends its slot.
+  char* stack_hi() const { return reinterpret_cast<char*>(const_cast<G*>(this)) + sizeof(G); }
 };
+static_assert(__builtin_offsetof(G, default_stack) < 64 && __builtin_offsetof(G, syscall_depth) < 64,
+              "the flags a spawn and an exit touch must stay in the G's first cache line");
 static_assert(__builtin_offsetof(G, invoke) == 64 && __builtin_offsetof(G, small_closure) + kSmallClosureBytes == 128,
               "the fields a spawn writes must fill the G's second cache line and no other");
 

@@ -105,6 +105,7 @@ static G* g_carve(std::size_t size) {
   void* top = slot.hi() - sizeof(G);
   G* g = ::new (top) G();
   g->stack = slot;
+  g->default_stack = size == sched->stack_size;
   g->fiber.stack_lo = slot.lo + kPageSize;
   g->fiber.stack_size = std::size_t(g->closure_area() - (slot.lo + kPageSize));
   g->lowwater = reinterpret_cast<std::uintptr_t>(slot.hi());
@@ -156,12 +157,13 @@ static G* gfget(P* p, std::size_t size) {
 
 void gfput(P* p, G* g) {
   // Give back what a deep call touched, keeping the top kKeepBytes (the G and first frames).
-  char* keep = g->stack.hi() - kKeepBytes;
+  // Only the G's first two lines are read here, as in a spawn (g.hpp).
+  char* keep = g->stack_hi() - kKeepBytes;
   if (g->lowwater < reinterpret_cast<std::uintptr_t>(keep)) stack_trim(g->stack, keep);
-  g->lowwater = reinterpret_cast<std::uintptr_t>(g->stack.hi());
+  g->lowwater = reinterpret_cast<std::uintptr_t>(g->stack_hi());
   g->id = 0;
   g->set_status(GStatus::Dead, GStatus::Idle);
-  if (g->stack.size == sched->stack_size && p) {
+  if (g->default_stack && p) {
     if (p->gfree.full()) {
       std::lock_guard<Lock> lk(sched->gfree_lock);
       while (p->gfree.n > p->gfree.capacity() / 2) sched->gfree.push_back(p->gfree.pop());
@@ -172,7 +174,7 @@ void gfput(P* p, G* g) {
     return;
   }
   std::lock_guard<Lock> lk(sched->gfree_lock);
-  if (g->stack.size == sched->stack_size) {
+  if (g->default_stack) {
     sched->gfree.push_back(g);
     sched->ngfree.store(std::uint32_t(sched->gfree.size()), std::memory_order_relaxed);
     sched->gfree_dirty.store(true, std::memory_order_relaxed);
