@@ -127,7 +127,7 @@ void BM_RawContextSwitch(benchmark::State& state) {
 }
 BENCHMARK(BM_RawContextSwitch)->Name("raw/context_switch")->UseRealTime();
 
-#if MPG_OWN_SWITCH_BENCH
+#if MPG_OWN_SWITCH_BENCH && !(defined(__CET__) && (__CET__ & 2))
 // mpg's own switch (src/runtime/context.cpp), the same round trip: what replacing
 // jump_fcontext saved (docs/runtime.md, "The context switch").
 struct MpgTransfer {

@@ -12,7 +12,7 @@
 #include "runtime/context.hpp"
 
 #if MPG_OWN_SWITCH
-// make: a fresh context is a frame that jump pops like any other. Its r12 holds fn and its
+// make: a made context is a frame that jump pops like any other. Its r12 holds fn and its
 // return address is mpg_context_start, which passes the Transfer jump left in rax:rdx to fn as
 // fn's two argument registers. The frame is placed so that fn is entered with the stack
 // aligned as a call leaves it (rsp + 8 a multiple of 16). fn never returns (a goroutine ends by
@@ -21,38 +21,59 @@
 asm(R"(
   .text
   .globl mpg_jump_context
+  .hidden mpg_jump_context
   .type mpg_jump_context, @function
   .align 16
 mpg_jump_context:
   .cfi_startproc
   pushq %rbp
   .cfi_adjust_cfa_offset 8
+  .cfi_rel_offset %rbp, 0
   pushq %rbx
   .cfi_adjust_cfa_offset 8
+  .cfi_rel_offset %rbx, 0
   pushq %r15
   .cfi_adjust_cfa_offset 8
+  .cfi_rel_offset %r15, 0
   pushq %r14
   .cfi_adjust_cfa_offset 8
+  .cfi_rel_offset %r14, 0
   pushq %r13
   .cfi_adjust_cfa_offset 8
+  .cfi_rel_offset %r13, 0
   pushq %r12
   .cfi_adjust_cfa_offset 8
+  .cfi_rel_offset %r12, 0
   movq %rsp, %rax
   testq $1, %rdi
   jnz mpg_fresh_start
+  # From here the frame is the target's, of the same shape: the CFA rules still hold.
   movq %rdi, %rsp
   popq %r12
+  .cfi_adjust_cfa_offset -8
+  .cfi_restore %r12
   popq %r13
+  .cfi_adjust_cfa_offset -8
+  .cfi_restore %r13
   popq %r14
+  .cfi_adjust_cfa_offset -8
+  .cfi_restore %r14
   popq %r15
+  .cfi_adjust_cfa_offset -8
+  .cfi_restore %r15
   popq %rbx
+  .cfi_adjust_cfa_offset -8
+  .cfi_restore %rbx
   popq %rbp
+  .cfi_adjust_cfa_offset -8
+  .cfi_restore %rbp
   movq %rsi, %rdx
   ret
   .cfi_endproc
   .size mpg_jump_context, .-mpg_jump_context
 
   .globl mpg_make_context
+  .hidden mpg_make_context
   .type mpg_make_context, @function
   .align 16
 mpg_make_context:
@@ -79,6 +100,7 @@ mpg_fresh_start:
   .cfi_startproc
   .cfi_undefined rip
   leaq -1(%rdi), %rsp
+  andq $-16, %rsp
   movq %rax, %rdi
   xorl %ebp, %ebp
   callq mpg_fresh_entry

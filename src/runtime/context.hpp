@@ -15,16 +15,19 @@
 // loop that switches between two different call sites is the opposite case: `ret` then always
 // mispredicts, 7.5 ns against fcontext's 5.6 in mpg_fiber_bench's raw cases.) mpg's switch also
 // leaves the MXCSR and x87 control word to the thread, as Go's and marl's do (fcontext saves
-// and restores both on every switch: yield ping-pong 23.0 vs 24.6 ns); an asynchronous
-// preemption still saves and restores them (XSAVE in the trampoline). A goroutine that changes
-// the rounding mode or the FP exception mask must restore it before it next blocks or yields.
+// and restores both on every switch: yield ping-pong 23.0 vs 24.6 ns). A goroutine that changes
+// the rounding mode or the FP exception mask must restore it before it next blocks or yields;
+// one preempted by signal cannot, so the trampoline saves its FP state and resets the control
+// words to the defaults until it resumes (preempt.cpp).
 #pragma once
 #include <cstddef>
 #include <cstdint>
 
 #include "runtime/platform.hpp"
 
-#if !defined(__x86_64__) || MPG_BOOST_CONTEXT
+// Not with CET shadow stacks (-fcf-protection=return or full): the switch `ret`s onto another
+// stack, which a shadow stack rejects.
+#if !defined(__x86_64__) || MPG_BOOST_CONTEXT || (defined(__CET__) && (__CET__ & 2))
 #define MPG_OWN_SWITCH 0
 #include <boost/context/detail/fcontext.hpp>
 #else

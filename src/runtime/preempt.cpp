@@ -200,7 +200,11 @@ extern "C" void mpg_async_preempt_park() {
 
 #if defined(__x86_64__)
 // The trampoline. On entry: [rsp] = the interrupted PC, and 128 bytes above it the red zone of
-// the interrupted frame. Every register is as the interrupted code left it.
+// the interrupted frame. Every register is as the interrupted code left it. Once the FP state
+// is saved it is reset to the defaults (fninit: x87 control word 0x37f, empty register stack;
+// MXCSR 0x1f80): the scheduler and the goroutines that run on this thread until the preempted
+// one resumes must not inherit its rounding mode, exception mask or x87 stack, since the stack
+// switch does not carry them (context.hpp). The restore gives the G its own back.
 asm(R"(
   .text
   .globl mpg_async_preempt_trampoline
@@ -240,6 +244,8 @@ mpg_async_preempt_trampoline:
   movl $-1, %eax
   movl $-1, %edx
   xsave64 (%rsp)
+  fninit
+  ldmxcsr mpg_default_mxcsr(%rip)
   call mpg_async_preempt_park
   movl $-1, %eax
   movl $-1, %edx
@@ -249,6 +255,8 @@ mpg_async_preempt_trampoline:
   subq $512, %rsp
   andq $-64, %rsp
   fxsave64 (%rsp)
+  fninit
+  ldmxcsr mpg_default_mxcsr(%rip)
   call mpg_async_preempt_park
   fxrstor64 (%rsp)
 2:
@@ -271,5 +279,10 @@ mpg_async_preempt_trampoline:
   popfq
   ret $128
   .size mpg_async_preempt_trampoline, .-mpg_async_preempt_trampoline
+  .section .rodata
+  .align 4
+mpg_default_mxcsr:
+  .long 0x1f80
+  .text
 )");
 #endif

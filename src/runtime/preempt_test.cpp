@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cfenv>
 #include <cmath>
 #include <thread>
 #include <utility>
@@ -183,6 +184,56 @@ TEST(Preempt, FloatingPointStateSurvivesAsyncPreemption) {
   for (int i = 0; i < n; i++) EXPECT_EQ(std::memcmp(&alone[i], &preempted[i], sizeof(double)), 0) << i;
   EXPECT_GE(st.preempt_async, 100u) << "too few preemptions to mean anything";
 }
+
+// The FP control state of a goroutine preempted by signal stays with it: the goroutines that
+// run on its thread meanwhile see the defaults (round to nearest, in the MXCSR and the x87
+// control word), and it finds its own mode again when it resumes. (The stack switch does not
+// carry the control words; the trampoline resets them after saving them.)
+#if defined(__x86_64__)
+unsigned mxcsr_rounding() {
+  unsigned v;
+  asm volatile("stmxcsr %0" : "=m"(v));
+  return (v >> 13) & 3;
+}
+unsigned x87_rounding() {
+  unsigned short v;
+  asm volatile("fnstcw %0" : "=m"(v));
+  return (v >> 10) & 3;
+}
+TEST(Preempt, RoundingModeStaysWithThePreemptedGoroutine) {
+  if (!async_available()) GTEST_SKIP() << "asynchronous preemption is off under TSan";
+  std::atomic<bool> stop{false};
+  std::atomic<unsigned> seen_mxcsr{99}, seen_x87{99}, own_mxcsr{99}, own_x87{99};
+  mpg::Stats st;
+  mpg::run(
+      [&] {
+        mpg::WaitGroup wg;
+        wg.add(2);
+        mpg::go([&] {
+          std::fesetround(FE_UPWARD);  // both units: 2 in each rounding field
+          mpg::go([&] {                // runs on this P only once the spinner below is preempted
+            seen_mxcsr = mxcsr_rounding();
+            seen_x87 = x87_rounding();
+            stop = true;
+            wg.done();
+          });
+          spin_until(stop);  // no calls: only a preemption signal lets the other G run
+          own_mxcsr = mxcsr_rounding();
+          own_x87 = x87_rounding();
+          std::fesetround(FE_TONEAREST);
+          wg.done();
+        });
+        wg.wait();
+        st = mpg::stats();
+      },
+      mpg::Config{.procs = 1, .time_slice = 200us});
+  ASSERT_GE(st.preempt_async, 1u);
+  EXPECT_EQ(seen_mxcsr.load(), 0u) << "the preempted goroutine's MXCSR rounding leaked";
+  EXPECT_EQ(seen_x87.load(), 0u) << "the preempted goroutine's x87 rounding leaked";
+  EXPECT_EQ(own_mxcsr.load(), 2u);
+  EXPECT_EQ(own_x87.load(), 2u);
+}
+#endif
 
 // Goroutines preempted while allocating heavily stay correct (and ASan-clean in that build):
 // malloc is in libc, where preemption is refused, and the code between calls is fair game.

@@ -229,7 +229,7 @@ static std::uint64_t new_goid() {
 
 // mpg_fresh_entry (g_entry in the comments): the first frame of every goroutine (context.hpp's
 // fresh_context starts here).
-extern "C" void mpg_fresh_entry(mpg::detail::Transfer t) {
+extern "C" [[gnu::used, gnu::visibility("hidden")]] void mpg_fresh_entry(mpg::detail::Transfer t) {
   using namespace mpg::detail;
   G* g = current_g();
   entered_context(g->fiber);

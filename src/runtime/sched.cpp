@@ -272,6 +272,7 @@ void stopm(M* m) {
 }
 
 void handoffp(P* p) {
+  gfree_trim(p);  // the caller owns p (it released it, or sysmon won it from a blocking call)
   if (!runq_empty(p) || sched->runqsize.load(std::memory_order_relaxed) != 0) {
     startm(p, false);
     return;
