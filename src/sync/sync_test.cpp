@@ -570,6 +570,11 @@ TEST(Semaphore, MaxConcurrencyBounded) {
                   int prev = max_inside.load();
                   while (now > prev && !max_inside.compare_exchange_weak(prev, now)) {
                   }
+                  // Stay inside a while (a bounded number of yields) so that cap holders meet
+                  // even when the schedule is slow (TSan at procs=4 on 2 cores: with a single
+                  // yield 3 holders met in only 14-15 of 20 runs): a semaphore that admits fewer
+                  // than cap still never gets there, and one that admits more trips the check above.
+                  for (int k = 0; k < 50 && inside.load() < int(cap); k++) mpg::yield();
                   mpg::yield();
                   inside.fetch_sub(1);
                   s.release();
