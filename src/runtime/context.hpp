@@ -13,7 +13,7 @@
 // return-stack predictor expects, while the indirect jump's target is left to the branch-target
 // predictor, which the interleaving of many Gs defeats more often. (A
 // loop that switches between two different call sites is the opposite case: `ret` then always
-// mispredicts, 7.5 ns against fcontext's 5.6 in mpg_fiber_bench's raw cases.) mpg's switch also
+// mispredicts, 7.0-7.5 ns against fcontext's 5.6 in mpg_fiber_bench's raw cases.) mpg's switch also
 // leaves the MXCSR and x87 control word to the thread, as Go's and marl's do (fcontext saves
 // and restores both on every switch: yield ping-pong 23.0 vs 24.6 ns). A goroutine that changes
 // the rounding mode or the FP exception mask must restore it before it next blocks or yields;

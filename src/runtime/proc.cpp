@@ -155,6 +155,14 @@ static G* gfget(P* p, std::size_t size) {
   return g_carve(size);
 }
 
+// gfree_spill: moves p's cached Gs beyond `keep` to the global pool (p owned by the caller).
+static void gfree_spill(P* p, std::uint32_t keep) {
+  std::lock_guard<Lock> lk(sched->gfree_lock);
+  while (p->gfree.n > keep) sched->gfree.push_back(p->gfree.pop());
+  sched->ngfree.store(std::uint32_t(sched->gfree.size()), std::memory_order_relaxed);
+  sched->gfree_dirty.store(true, std::memory_order_relaxed);
+}
+
 void gfput(P* p, G* g) {
   // Give back what a deep call touched, keeping the top kKeepBytes (the G and first frames).
   // Only the G's first two lines are read here, as in a spawn (g.hpp).
@@ -164,12 +172,7 @@ void gfput(P* p, G* g) {
   g->id = 0;
   g->set_status(GStatus::Dead, GStatus::Idle);
   if (g->default_stack && p) {
-    if (p->gfree.full()) {
-      std::lock_guard<Lock> lk(sched->gfree_lock);
-      while (p->gfree.n > p->gfree.capacity() / 2) sched->gfree.push_back(p->gfree.pop());
-      sched->ngfree.store(std::uint32_t(sched->gfree.size()), std::memory_order_relaxed);
-      sched->gfree_dirty.store(true, std::memory_order_relaxed);
-    }
+    if (p->gfree.full()) gfree_spill(p, p->gfree.capacity() / 2);
     p->gfree.push(g);
     return;
   }
@@ -184,11 +187,7 @@ void gfput(P* p, G* g) {
 }
 
 void gfree_trim(P* p) {
-  if (p->gfree.n <= kPoolKeepIdle) return;
-  std::lock_guard<Lock> lk(sched->gfree_lock);
-  while (p->gfree.n > kPoolKeepIdle) sched->gfree.push_back(p->gfree.pop());
-  sched->ngfree.store(std::uint32_t(sched->gfree.size()), std::memory_order_relaxed);
-  sched->gfree_dirty.store(true, std::memory_order_relaxed);
+  if (p->gfree.n > kPoolKeepIdle) gfree_spill(p, kPoolKeepIdle);
 }
 
 void gfree_scavenge() {
