@@ -175,15 +175,22 @@ TEST(Net, ReadDeadlineFiresOnTimeAndCanBeMoved) {
     EXPECT_EQ(std::string(b, 5), "hello");
     // Moving a deadline later while a reader waits: it times out at the new time.
     c.set_read_deadline(in(30ms));
-    mpg::go([c = c]() mutable {
-      mpg::sleep_for(10ms);
-      c.set_read_deadline(in(120ms));
+    mpg::WaitGroup mover;
+    mover.add(1);
+    mpg::go([&mover, c = c]() mutable {
+      {
+        Conn mine = std::move(c);  // released before the report
+        mpg::sleep_for(10ms);
+        mine.set_read_deadline(in(120ms));
+      }
+      mover.done();
     });
     auto t0 = Clock::now();
     EXPECT_EQ(c.read(b, 1).err.code, Errc::Timeout);
     EXPECT_GE(Clock::now() - t0, 120ms);
     c.close();
     s.close();
+    mover.wait();
   });
 }
 
@@ -255,19 +262,25 @@ TEST(Net, CloseWakesBlockedReaderAndWriterAndAccept) {
 TEST(Net, HalfCloseReadsToEofThenAnswers) {
   mpg::run([] {
     auto [c, s] = connected_pair();
-    mpg::go([s = s]() mutable {
-      std::string all;
-      char b[100];
-      for (;;) {
-        auto r = s.read(b, sizeof b);
-        all.append(b, r.n);
-        if (r.err) {
-          EXPECT_EQ(r.err.code, Errc::Eof);
-          break;
+    mpg::WaitGroup served;  // released, then reported (see CloseWakesBlockedReaderAndWriterAndAccept)
+    served.add(1);
+    mpg::go([&served, s = s]() mutable {
+      {
+        Conn mine = std::move(s);
+        std::string all;
+        char b[100];
+        for (;;) {
+          auto r = mine.read(b, sizeof b);
+          all.append(b, r.n);
+          if (r.err) {
+            EXPECT_EQ(r.err.code, Errc::Eof);
+            break;
+          }
         }
+        mine.write("got " + std::to_string(all.size()));
+        mine.close();
       }
-      s.write("got " + std::to_string(all.size()));
-      s.close();
+      served.done();
     });
     std::string msg(1000, 'q');
     ASSERT_FALSE(c.write(msg).err);
@@ -284,6 +297,7 @@ TEST(Net, HalfCloseReadsToEofThenAnswers) {
     }
     EXPECT_EQ(reply, "got 1000");
     c.close();
+    served.wait();
   });
 }
 
@@ -297,17 +311,22 @@ TEST(Net, HintNeverHidesAQueuedFin) {
     auto [c, s] = connected_pair();
     mpg::Chan<std::string> result(1);
     mpg::go([&, s = s]() mutable {
-      s.set_read_deadline(in(3s));  // a lost wake-up fails as a timeout, not a hang
-      std::string all;
-      char b[100];
-      for (;;) {
-        auto r = s.read(b, sizeof b);
-        all.append(b, r.n);
-        if (r.err) {
-          result.send(r.err.code == Errc::Eof ? all : "error: " + r.err.message());
-          return;
+      std::string out;
+      {
+        Conn mine = std::move(s);  // released before the report
+        mine.set_read_deadline(in(3s));  // a lost wake-up fails as a timeout, not a hang
+        std::string all;
+        char b[100];
+        for (;;) {
+          auto r = mine.read(b, sizeof b);
+          all.append(b, r.n);
+          if (r.err) {
+            out = r.err.code == Errc::Eof ? all : "error: " + r.err.message();
+            break;
+          }
         }
       }
+      result.send(std::move(out));
     });
     ASSERT_TRUE(mpg::testing::wait_waiting(1));  // the reader is parked in the netpoller
     std::string msg(150, 'f');
@@ -322,11 +341,17 @@ TEST(Net, HintNeverHidesAQueuedFin) {
 TEST(Net, PeerResetMidWrite) {
   mpg::run([] {
     auto [c, s] = connected_pair();
-    mpg::go([s = s]() mutable {
-      char b[4096];
-      s.read_full(b, sizeof b);  // some data arrives, then the peer resets
-      s.set_linger(0);
-      s.close();
+    mpg::WaitGroup peer;
+    peer.add(1);
+    mpg::go([&peer, s = s]() mutable {
+      {
+        Conn mine = std::move(s);
+        char b[4096];
+        mine.read_full(b, sizeof b);  // some data arrives, then the peer resets
+        mine.set_linger(0);
+        mine.close();
+      }
+      peer.done();
     });
     std::vector<char> big(1 << 20, 'z');
     Error err;
@@ -335,6 +360,7 @@ TEST(Net, PeerResetMidWrite) {
     EXPECT_EQ(err.code, Errc::Reset) << err.message();
     EXPECT_LT(Clock::now() - t0, 5s);
     c.close();
+    peer.wait();
   });
 }
 
@@ -417,9 +443,12 @@ TEST(Net, ConcurrentReadersAreSerialized) {
     wg.add(kReaders);
     for (int i = 0; i < kReaders; i++)
       mpg::go([&, c = c]() mutable {
-        char b;
-        for (int k = 0; k < kEach; k++)
-          if (!c.read_full(&b, 1).err) got++;
+        {
+          Conn mine = std::move(c);  // released before the report
+          char b;
+          for (int k = 0; k < kEach; k++)
+            if (!mine.read_full(&b, 1).err) got++;
+        }
         wg.done();
       });
     std::string all(kReaders * kEach, 'r');
@@ -515,8 +544,11 @@ TEST(Net, TimersStayOnTimeBesideBlockedPoller) {
     mpg::WaitGroup reader;
     reader.add(1);
     mpg::go([&, c = c]() mutable {
-      char b;
-      c.read(&b, 1);  // parked in the netpoller until the end
+      {
+        Conn mine = std::move(c);  // released before the report
+        char b;
+        mine.read(&b, 1);  // parked in the netpoller until the end
+      }
       reader.done();
     });
     ASSERT_TRUE(mpg::testing::wait_waiting(1));
