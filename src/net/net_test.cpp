@@ -692,5 +692,52 @@ TEST(NetDeathTest, DeadlockIsReportedWithAnIdleListenerOpen) {
               ::testing::ExitedWithCode(2), "all goroutines are asleep - deadlock!");
 }
 
+// The last goroutine parked on a socket is woken by a close while another M sleeps in epoll with
+// no timer pending; then every goroutine blocks on a channel. The sleeping poller must not keep
+// the deadlock message from coming (it did: the run hung until the alarm).
+TEST(NetDeathTest, DeadlockIsReportedAfterTheLastSocketWaiterIsWokenByAClose) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  mpg::Config cfg;
+  cfg.procs = 2;
+  EXPECT_EXIT(mpg::run([] {
+                ::alarm(20);  // a hang fails the test (SIGALRM) instead of stalling the suite
+                // The peer is a plain socket the netpoller never sees, so the close below
+                // raises no event that would wake the poller by chance.
+                int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+                sockaddr_in sa{};
+                sa.sin_family = AF_INET;
+                sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                socklen_t len = sizeof sa;
+                if (::bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(lfd, 1) != 0 ||
+                    ::getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len) != 0)
+                  std::_Exit(4);
+                auto [c, derr] = dial("tcp", "127.0.0.1:" + std::to_string(ntohs(sa.sin_port)));
+                if (derr) std::_Exit(5);
+                int peer = ::accept(lfd, nullptr, nullptr);
+                if (peer < 0) std::_Exit(6);
+                mpg::Chan<int> woke(1);
+                mpg::go([&, c = c]() mutable {
+                  char b;
+                  c.read(&b, 1);  // parked in the netpoller until the close below
+                  woke.send(1);
+                  mpg::Chan<int> never;
+                  never.recv();
+                });
+                if (!mpg::testing::wait_waiting(1)) std::_Exit(3);
+                // The closer runs without sleeping (no timer), long enough for the idle M to
+                // settle in epoll_wait with no timeout, then closes the reader's socket.
+                mpg::go([c = c]() mutable {
+                  auto until = Clock::now() + 50ms;
+                  while (Clock::now() < until) {
+                  }
+                  c.close();
+                });
+                woke.recv();
+                mpg::Chan<int> never;
+                never.recv();
+              }, cfg),
+              ::testing::ExitedWithCode(2), "all goroutines are asleep - deadlock!");
+}
+
 }  // namespace
 }  // namespace mpg::net

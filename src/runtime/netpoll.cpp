@@ -78,12 +78,26 @@ G* unblock(std::atomic<std::uintptr_t>& slot, bool ioready) {
     std::uintptr_t nw = ioready ? PollDesc::kReady : PollDesc::kNil;
     if (slot.compare_exchange_weak(old, nw, std::memory_order_acq_rel, std::memory_order_acquire)) {
       if (old > PollDesc::kWait) {
-        g_waiters.fetch_sub(1, std::memory_order_relaxed);
+        g_waiters.fetch_sub(1, std::memory_order_seq_cst);  // seq_cst: see waiter_left
         return reinterpret_cast<G*>(old);
       }
       return nullptr;
     }
   }
+}
+
+// waiter_left: a close, a deadline or an unregistration (not the poller's own events) woke or
+// removed a waiter. If none is left while an M sleeps in epoll_wait, that sleep waits for
+// nothing any goroutine wants, and with no timer it never ends: the deadlock check would count
+// that M as running for ever and the run would hang instead of printing "all goroutines are
+// asleep" (NetDeathTest.DeadlockIsReportedAfterTheLastSocketWaiterIsWokenByAClose). Break it;
+// the poller decides again. The poller publishes poll_in_epoll, fences, then reads the count
+// (find_runnable); this side changes the count (seq_cst), then reads poll_in_epoll: one of the
+// two sees the other. A spurious break costs one eventfd write, and the count reaches zero
+// this way only when the last socket waiter is closed or times out.
+void waiter_left() {
+  if (g_waiters.load(std::memory_order_seq_cst) == 0 && sched->poll_in_epoll.load(std::memory_order_seq_cst))
+    netpoll_break();
 }
 
 // block_commit: after the G is off its stack, publish it in the slot, unless readiness or an
@@ -137,7 +151,10 @@ void deadline_fire(TimerNode* n, std::uint64_t seq) {
     (read ? pd->rd : pd->wd).store(-1, std::memory_order_release);
     g = unblock(read ? pd->rg : pd->wg, false);
   }
-  ready_if(g);
+  if (g) {
+    ready(g);
+    waiter_left();
+  }
 }
 
 // set_one: one direction of netpoll_set_deadline; pd->lock held. Returns a G to wake.
@@ -206,16 +223,21 @@ PollDesc* netpoll_open_notify(int fd, NotifyFn notify, void* arg, PollDesc** pub
 
 void netpoll_close(PollDesc* pd) {
   Netpoll* np = np_get();
-  std::lock_guard<Lock> lk(np->lock);
-  np->poller.remove(pd->fd);
-  if (pd->notify) {
-    g_waiters.fetch_sub(1, std::memory_order_relaxed);
-    pd->notify = nullptr;
-    pd->notify_arg = nullptr;
+  bool notified;
+  {
+    std::lock_guard<Lock> lk(np->lock);
+    np->poller.remove(pd->fd);
+    notified = pd->notify != nullptr;
+    if (notified) {
+      g_waiters.fetch_sub(1, std::memory_order_seq_cst);  // seq_cst: see waiter_left
+      pd->notify = nullptr;
+      pd->notify_arg = nullptr;
+    }
+    pd->fd = -1;
+    pd->next_free = np->free;
+    np->free = pd;
   }
-  pd->fd = -1;
-  pd->next_free = np->free;
-  np->free = pd;
+  if (notified) waiter_left();
 }
 
 PollErr netpoll_prepare(PollDesc* pd, char mode) {
@@ -246,6 +268,7 @@ void netpoll_set_deadline(PollDesc* pd, std::int64_t when, char mode) {
   }
   ready_if(gr);
   ready_if(gw);
+  if (gr || gw) waiter_left();
 }
 
 void netpoll_evict(PollDesc* pd) {
@@ -262,6 +285,7 @@ void netpoll_evict(PollDesc* pd) {
   }
   ready_if(gr);
   ready_if(gw);
+  if (gr || gw) waiter_left();
 }
 
 std::uint64_t netpoll_run_id() {
