@@ -402,8 +402,8 @@ top:
   P* p = m->p;
   *inherit = false;
   if (std::int64_t w = p->timers.when0.load(std::memory_order_acquire)) {
-    std::int64_t now = nanotime();
-    if (w <= now) run_timers(p, now);
+    std::int64_t now;
+    if (due(w, &now)) run_timers(p, now);
   }
   if (p->schedtick.load(std::memory_order_relaxed) % kFairnessTick == 0 && sched->runqsize.load(std::memory_order_relaxed) > 0) {
     sched->lock.lock();

@@ -178,7 +178,7 @@ static G* direct_next(M* m, bool* inherit) {
   if (p->schedtick.load(std::memory_order_relaxed) % kFairnessTick == 0 &&
       (sched->runqsize.load(std::memory_order_relaxed) > 0 || m->has_resume()))
     return nullptr;
-  if (std::int64_t w = p->timers.when0.load(std::memory_order_relaxed); w != 0 && w <= nanotime()) return nullptr;
+  if (std::int64_t w = p->timers.when0.load(std::memory_order_relaxed); w != 0 && due(w)) return nullptr;
   G* next = runqget(p, inherit);
   if (next && next->lockedm) {
     m->handoff = next;  // wired to a thread: g0's schedule hands it over, next thing
