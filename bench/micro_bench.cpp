@@ -7,6 +7,9 @@
 //   mpg/yield_pingpong_p1       two goroutines calling mpg::yield at procs=1; ns per yield
 //   mpg/chan_unbuf_pingpong_p1  an int bouncing over two unbuffered channels; ns per round trip
 //   mpg/chan_unbuf_pingpong_p2  the same at procs=2
+//   mpg/chan_unbuf_pingpong_p1_timer  the p1 case with a timer pending an hour away, as a server
+//                               with a deadline on every connection always has: what the
+//                               scheduler's "is a timer due?" check costs per switch
 //   mpg/chan_buf1024_p2         1 producer, 1 consumer, capacity 1024, procs=2; ns per message
 //   mpg/mutex_4_p2              4 goroutines lock/unlock one Mutex at procs=2; ns per pair
 //   mpg/rss_parked_1e5          RSS growth per goroutine parked on a channel (value, bytes)
@@ -18,6 +21,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdint>
+#include <optional>
 
 #include "mpg/mpg.hpp"
 
@@ -81,11 +85,13 @@ void BM_yield_pingpong(benchmark::State& st) {
   report(st, total, ops);
 }
 
-template <int Procs>
+template <int Procs, bool FarTimer = false>
 void BM_chan_pingpong(benchmark::State& st) {
   double total = 0, ops = 0;
   mpg::run(
       [&] {
+        std::optional<mpg::Timer> far;
+        if (FarTimer) far.emplace(std::chrono::hours(1));
         mpg::Chan<int> ping, pong;
         mpg::go([=]() mutable {
           while (auto v = ping.recv()) pong.send(*v);
@@ -239,6 +245,7 @@ BENCHMARK(BM_spawn_wait)->Name("mpg/spawn_wait_1e6")->Iterations(3)->UseRealTime
 BENCHMARK(BM_yield_pingpong)->Name("mpg/yield_pingpong_p1")->UseRealTime();
 BENCHMARK_TEMPLATE(BM_chan_pingpong, 1)->Name("mpg/chan_unbuf_pingpong_p1")->UseRealTime();
 BENCHMARK_TEMPLATE(BM_chan_pingpong, 2)->Name("mpg/chan_unbuf_pingpong_p2")->UseRealTime();
+BENCHMARK_TEMPLATE(BM_chan_pingpong, 1, true)->Name("mpg/chan_unbuf_pingpong_p1_timer")->UseRealTime();
 BENCHMARK(BM_chan_buffered)->Name("mpg/chan_buf1024_p2")->UseRealTime();
 BENCHMARK(BM_mutex)->Name("mpg/mutex_4_p2")->Iterations(4)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_rss_parked)->Name("mpg/rss_parked_1e5")->Iterations(1)->UseRealTime()->Unit(benchmark::kMillisecond);

@@ -57,6 +57,7 @@ CASES: dict[str, tuple[str, float | None, str | None]] = {
     "yield_pingpong_p1": ("ns/op", 0.5, "yield_pingpong_p1"),
     "chan_unbuf_pingpong_p1": ("ns/op", 0.5, "chan_unbuf_pingpong_p1"),
     "chan_unbuf_pingpong_p2": ("ns/op", 0.5, None),
+    "chan_unbuf_pingpong_p1_timer": ("ns/op", None, None),
     "chan_buf1024_p2": ("ns/op", 0.8, None),
     "mutex_4_p2": ("ns/op", 1.0, None),
     "rss_parked_1e5": ("bytes/goroutine", 1.6, None),

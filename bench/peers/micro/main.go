@@ -59,6 +59,7 @@ var cases = []benchCase{
 	{"yield_pingpong_p1", yieldPingPong},
 	{"chan_unbuf_pingpong_p1", func() result { return chanUnbufPingPong(1) }},
 	{"chan_unbuf_pingpong_p2", func() result { return chanUnbufPingPong(2) }},
+	{"chan_unbuf_pingpong_p1_timer", chanUnbufPingPongTimer},
 	{"chan_buf1024_p2", chanBuf1024},
 	{"mutex_4_p2", mutex4},
 	{"rss_parked_1e5", rssParkedIsolated},
@@ -235,6 +236,16 @@ func chanUnbufPingPong(procs int) result {
 		return d
 	})
 	return result{"chan_unbuf_pingpong_p" + strconv.Itoa(procs), ns, "ns/op"}
+}
+
+// chanUnbufPingPongTimer: chanUnbufPingPong(1) with a timer pending an hour
+// away, as a server with a deadline on every connection always has one.
+func chanUnbufPingPongTimer() result {
+	far := time.NewTimer(time.Hour)
+	r := chanUnbufPingPong(1)
+	far.Stop()
+	r.Name = "chan_unbuf_pingpong_p1_timer"
+	return r
 }
 
 // chanBuf1024: one producer sends n ints into a channel of capacity 1024,
