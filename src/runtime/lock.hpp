@@ -12,14 +12,23 @@ namespace mpg::detail {
 // M (its park note) or by the poller.
 //
 // States: 0 empty, 1 woken, 2 a sleeper is (about to be) in futex_wait. A sleeper first spins
-// for up to kNoteSpinNs, so a wake that comes soon after (a spinner that just gave up, woken
-// for the next channel hand-off) costs the waker one atomic exchange instead of a futex
-// syscall, which on a virtual machine also costs an inter-processor interrupt. Only a wake
-// that finds state 2 makes the syscall.
+// for up to spin_ns_, so a wake that comes soon after (a spinner that just gave up, woken for
+// the next channel hand-off) costs the waker one atomic exchange instead of a futex syscall,
+// which on a virtual machine also costs an inter-processor interrupt. Only a wake that finds
+// state 2 makes the syscall.
+//
+// The spin adapts to how soon the wakes come (as glibc's adaptive mutex does to lock hold
+// times): a sleep that ended within kNoteSpinNs, spinning or not, sets the next spin to
+// kNoteSpinNs; a longer one halves it, down to none. So Ms that are woken at once (a channel
+// ping-pong across two Ps) keep spinning, while an M whose wakes come rarely (a server's second
+// P between bursts of network events) stops burning up to 20 us of a core at every park, time
+// taken from whatever else runs there (the load generator, in the showdown).
 class Note {
  public:
-  // kNoteSpinNs: how long a sleeper polls before it sleeps in the kernel.
+  // kNoteSpinNs: the longest a sleeper polls before it sleeps in the kernel.
   static constexpr std::int64_t kNoteSpinNs = 20'000;
+  // kNoteMinSpinNs: below this the spin is dropped altogether.
+  static constexpr std::int64_t kNoteMinSpinNs = 1'000;
 
   void clear() { key_.store(0, std::memory_order_relaxed); }
   void wake() {
@@ -28,15 +37,30 @@ class Note {
   void sleep() { sleep_until(-1); }
   // sleep_for: returns true if woken, false on timeout.
   bool sleep_for(std::int64_t ns) { return sleep_until(nanotime() + ns); }
+  // spin_ns: the current spin budget (tests).
+  std::int64_t spin_ns() const { return spin_ns_; }
 
  private:
   bool sleep_until(std::int64_t deadline) {
-    std::int64_t now = nanotime();
-    std::int64_t spin_end = now + kNoteSpinNs;
+    std::int64_t start = nanotime();
+    bool woken = wait(start, deadline);
+    std::int64_t took = nanotime() - start;
+    if (woken && took <= kNoteSpinNs) {
+      spin_ns_ = kNoteSpinNs;
+    } else {
+      spin_ns_ /= 2;
+      if (spin_ns_ < kNoteMinSpinNs) spin_ns_ = 0;
+    }
+    return woken;
+  }
+  bool wait(std::int64_t now, std::int64_t deadline) {
+    std::int64_t spin_end = now + spin_ns_;
     if (deadline >= 0 && spin_end > deadline) spin_end = deadline;
-    while (key_.load(std::memory_order_acquire) != 1) {
-      for (int i = 0; i < 64; i++) cpu_relax();
-      if (nanotime() >= spin_end) break;
+    if (spin_ns_ > 0) {
+      while (key_.load(std::memory_order_acquire) != 1) {
+        for (int i = 0; i < 64; i++) cpu_relax();
+        if (nanotime() >= spin_end) break;
+      }
     }
     for (;;) {
       std::uint32_t k = key_.load(std::memory_order_acquire);
@@ -55,6 +79,7 @@ class Note {
       futex_wait(&key_, 2, left);
     }
   }
+  std::int64_t spin_ns_ = kNoteSpinNs;  // owner: the sleeper (one at a time)
   std::atomic<std::uint32_t> key_{0};
 };
 

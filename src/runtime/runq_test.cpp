@@ -1,13 +1,16 @@
 // runq_test.cpp: the run queues as data structures (Go's runq tests in spirit): the ring keeps
 // FIFO order and holds exactly 256; concurrent stealing neither loses nor duplicates; the
-// emptiness check is never spuriously true while a G moves between runnext and the ring.
+// emptiness check is never spuriously true while a G moves between runnext and the ring. And
+// the idle M's Note, whose spin adapts to how soon wakes come.
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
 #include "mpg/mpg.hpp"
+#include "runtime/lock.hpp"
 #include "runtime/sched.hpp"
 #include "runtime/test_util.hpp"
 
@@ -115,6 +118,36 @@ TEST(RunQueue, EmptyNeverSpuriousWhileRunnextChurns) {
     checker.join();
     EXPECT_EQ(spurious.load(), 0) << "of " << checks.load() << " checks";
   });
+}
+
+
+// The idle M's Note adapts its spin (lock.hpp): a wake that comes after more than the longest
+// spin halves the next spin, down to none; a wake that comes within it restores the full spin.
+TEST(Note, SpinShrinksForLateWakesAndReturnsForPromptOnes) {
+  using mpg::detail::Note;
+  Note n;
+  EXPECT_EQ(n.spin_ns(), Note::kNoteSpinNs);
+  auto wake_after = [&](std::chrono::microseconds d) {
+    n.clear();
+    std::thread t([&] {
+      std::this_thread::sleep_for(d);
+      n.wake();
+    });
+    n.sleep();
+    t.join();
+  };
+  wake_after(std::chrono::milliseconds(3));
+  EXPECT_EQ(n.spin_ns(), Note::kNoteSpinNs / 2);
+  for (int i = 0; i < 6; i++) wake_after(std::chrono::milliseconds(2));
+  EXPECT_EQ(n.spin_ns(), 0) << "late wakes leave no spin";
+  n.clear();
+  n.wake();  // already woken when it sleeps: the promptest wake there is
+  n.sleep();
+  EXPECT_EQ(n.spin_ns(), Note::kNoteSpinNs);
+  // A timed sleep that runs out counts as a late wake.
+  n.clear();
+  EXPECT_FALSE(n.sleep_for(2'000'000));
+  EXPECT_EQ(n.spin_ns(), Note::kNoteSpinNs / 2);
 }
 
 }  // namespace
