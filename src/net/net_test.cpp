@@ -18,6 +18,7 @@
 
 #include "mpg/mpg.hpp"
 #include "runtime/netpoll.hpp"
+#include "runtime/sched.hpp"
 #include "runtime/test_util.hpp"
 
 namespace mpg::net {
@@ -724,12 +725,15 @@ TEST(NetDeathTest, DeadlockIsReportedAfterTheLastSocketWaiterIsWokenByAClose) {
                   never.recv();
                 });
                 if (!mpg::testing::wait_waiting(1)) std::_Exit(3);
-                // The closer runs without sleeping (no timer), long enough for the idle M to
-                // settle in epoll_wait with no timeout, then closes the reader's socket.
+                // The closer runs without sleeping (no timer) until the idle M sleeps in
+                // epoll_wait with no timeout, then closes the reader's socket.
                 mpg::go([c = c]() mutable {
-                  auto until = Clock::now() + 50ms;
-                  while (Clock::now() < until) {
+                  auto until = Clock::now() + 5s;
+                  while (!(mpg::detail::sched->poll_in_epoll.load() &&
+                           mpg::detail::sched->poll_until.load() == INT64_MAX) &&
+                         Clock::now() < until) {
                   }
+                  if (Clock::now() >= until) std::_Exit(7);  // the scene never came
                   c.close();
                 });
                 woke.recv();

@@ -92,7 +92,7 @@ bool Poller::registered(int fd) const {
 
 int Poller::wait(std::span<Event> out, int timeout_ms) {
   int cap = static_cast<int>(out.size() < raw_.size() ? out.size() : raw_.size());
-  return collect(out, ::epoll_wait(epoll_.get(), raw_.data(), cap, timeout_ms));
+  return collect(out, ::epoll_wait(epoll_.get(), raw_.data(), cap, timeout_ms), timeout_ms != 0);
 }
 
 int Poller::wait_ns(std::span<Event> out, std::int64_t timeout_ns) {
@@ -104,15 +104,15 @@ int Poller::wait_ns(std::span<Event> out, std::int64_t timeout_ns) {
     int n = ::epoll_pwait2(epoll_.get(), raw_.data(), cap, &ts, nullptr);
     if (n >= 0 || errno != ENOSYS) {
       have_pwait2.store(1, std::memory_order_relaxed);
-      return collect(out, n);
+      return collect(out, n, timeout_ns != 0);
     }
     have_pwait2.store(0, std::memory_order_relaxed);
   }
   int ms = timeout_ns < 0 ? -1 : static_cast<int>((timeout_ns + 999'999) / 1'000'000);
-  return collect(out, ::epoll_wait(epoll_.get(), raw_.data(), cap, ms));
+  return collect(out, ::epoll_wait(epoll_.get(), raw_.data(), cap, ms), ms != 0);
 }
 
-int Poller::collect(std::span<Event> out, int n) {
+int Poller::collect(std::span<Event> out, int n, bool blocking) {
   if (n < 0) {
     if (errno == EINTR) return 0;
     die("epoll_wait");
@@ -120,6 +120,11 @@ int Poller::collect(std::span<Event> out, int n) {
   int k = 0;
   for (int i = 0; i < n; i++) {
     if (raw_[static_cast<std::size_t>(i)].data.u64 == kWakeTag) {
+      // Only a wait that blocks consumes the wake-up (see collect in poller.hpp): a non-blocking
+      // poll between a waker and the sleeper it targets would otherwise take it and leave that
+      // sleeper in epoll_wait (found by review; the netpoller breaks a poller that must not
+      // sleep on, netpoll.cpp's waiter_left). Level-triggered, it is seen again next time.
+      if (!blocking) continue;
       // Drain first, then clear the flag. The other order loses wake-ups: a wake() between the
       // clear and the drain would write, have its write drained, and leave the flag set, so
       // every later wake() would skip its write while the caller sleeps. In this order a wake()

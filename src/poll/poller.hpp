@@ -106,7 +106,10 @@ class Poller {
     void* user = nullptr;
   };
   static constexpr std::uint64_t kWakeTag = ~std::uint64_t{0};
-  int collect(std::span<Event> out, int n);  // raw_[0, n) -> out, consuming wake-ups
+  // collect: raw_[0, n) -> out. A blocking wait consumes a wake-up; a non-blocking one leaves it
+  // (the eventfd stays readable), so a poll that did not sleep cannot swallow the wake-up meant
+  // for one that is about to (Go's netpoll reads its wake-up pipe only when it blocks).
+  int collect(std::span<Event> out, int n, bool blocking);
 
   UniqueFd epoll_;
   UniqueFd wake_fd_;

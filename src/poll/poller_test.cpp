@@ -95,6 +95,22 @@ TEST(Poller, WakeBreaksBlockedWaitAndCoalesces) {
   EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(25));
 }
 
+// A wake-up is for a wait that sleeps: a non-blocking wait in between leaves it in place (else a
+// poll that did not sleep would take the wake-up meant for the poller about to sleep).
+TEST(Poller, NonBlockingWaitLeavesTheWakeUpForTheNextBlockingOne) {
+  Poller p;
+  std::array<Event, 8> ev;
+  p.wake();
+  EXPECT_EQ(p.wait(ev, 0), 0);
+  EXPECT_EQ(p.wait_ns(ev, 0), 0);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(p.wait_ns(ev, 3'000'000'000), 0);  // would sleep 3 s had the wake-up been taken
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(p.wait(ev, 30), 0);  // and the blocking wait consumed it
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(25));
+}
+
 TEST(Poller, AddTwiceFailsAndRemoveUnknownIsHarmless) {
   Poller p;
   Pipe a;

@@ -37,8 +37,10 @@ class Note {
   void sleep() { sleep_until(-1); }
   // sleep_for: returns true if woken, false on timeout.
   bool sleep_for(std::int64_t ns) { return sleep_until(nanotime() + ns); }
-  // spin_ns: the current spin budget (tests).
+  // spin_ns: the current spin budget; sleeping: a sleeper is past its spin, in (or entering)
+  // the futex wait (both for tests).
   std::int64_t spin_ns() const { return spin_ns_; }
+  bool sleeping() const { return key_.load(std::memory_order_acquire) == 2; }
 
  private:
   bool sleep_until(std::int64_t deadline) {

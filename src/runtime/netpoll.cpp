@@ -306,6 +306,11 @@ G* netpoll(std::int64_t delay_ns, int* n) {
   *n = 0;
   Netpoll* np = np_get();
   if (!np || np->busy.exchange(true, std::memory_order_acquire)) return nullptr;
+  // An unbounded wait (no timer) with no waiter left would never end. The count may have dropped
+  // to zero since the caller looked, in a non-blocking poll on another M that released `busy`
+  // after its decrement (found by review): the acquire above makes that decrement visible
+  // here. A drop by a close or deadline from now on breaks the wait (waiter_left).
+  if (delay_ns < 0 && g_waiters.load(std::memory_order_seq_cst) == 0) delay_ns = 0;
   poll::Event evs[kPollBatch];
   int k = np->poller.wait_ns(std::span<poll::Event>(evs, kPollBatch), delay_ns);
   GList list;

@@ -127,9 +127,12 @@ TEST(Note, SpinShrinksForLateWakesAndReturnsForPromptOnes) {
   using mpg::detail::Note;
   Note n;
   EXPECT_EQ(n.spin_ns(), Note::kNoteSpinNs);
+  // The waker waits until the sleeper is past its spin, so the wake is late however the two
+  // threads are scheduled.
   auto wake_after = [&](std::chrono::microseconds d) {
     n.clear();
     std::thread t([&] {
+      while (!n.sleeping()) std::this_thread::yield();
       std::this_thread::sleep_for(d);
       n.wake();
     });
