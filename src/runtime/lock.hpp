@@ -19,16 +19,21 @@ namespace mpg::detail {
 //
 // The spin adapts to how soon the wakes come (as glibc's adaptive mutex does to lock hold
 // times): a sleep that ended within kNoteSpinNs, spinning or not, sets the next spin to
-// kNoteSpinNs; a longer one halves it, down to none. So Ms that are woken at once (a channel
-// ping-pong across two Ps) keep spinning, while an M whose wakes come rarely (a server's second
-// P between bursts of network events) stops burning up to 20 us of a core at every park, time
-// taken from whatever else runs there (the load generator, in the showdown).
+// kNoteSpinNs; a longer one halves it, down to none. While it is none, every kNoteProbeEvery-th
+// sleep spins in full anyway: a wake that follows a futex sleep is measured with the kernel's
+// wake-up latency in it (tens of us on a VM), so without the probe a spin once lost might never
+// come back. So Ms that are woken at once (a channel ping-pong across two Ps) keep spinning,
+// while an M whose wakes come rarely (a server's second P between bursts of network events)
+// stops burning up to 20 us of a core at every park, time taken from whatever else runs there
+// (the load generator, in the showdown).
 class Note {
  public:
   // kNoteSpinNs: the longest a sleeper polls before it sleeps in the kernel.
   static constexpr std::int64_t kNoteSpinNs = 20'000;
   // kNoteMinSpinNs: below this the spin is dropped altogether.
   static constexpr std::int64_t kNoteMinSpinNs = 1'000;
+  // kNoteProbeEvery: with no spin left, one sleep in this many spins in full.
+  static constexpr std::uint32_t kNoteProbeEvery = 16;
 
   void clear() { key_.store(0, std::memory_order_relaxed); }
   void wake() {
@@ -56,9 +61,10 @@ class Note {
     return woken;
   }
   bool wait(std::int64_t now, std::int64_t deadline) {
-    std::int64_t spin_end = now + spin_ns_;
+    std::int64_t spin = spin_ns_ > 0 || ++probe_ % kNoteProbeEvery != 0 ? spin_ns_ : kNoteSpinNs;
+    std::int64_t spin_end = now + spin;
     if (deadline >= 0 && spin_end > deadline) spin_end = deadline;
-    if (spin_ns_ > 0) {
+    if (spin > 0) {
       while (key_.load(std::memory_order_acquire) != 1) {
         for (int i = 0; i < 64; i++) cpu_relax();
         if (nanotime() >= spin_end) break;
@@ -82,6 +88,7 @@ class Note {
     }
   }
   std::int64_t spin_ns_ = kNoteSpinNs;  // owner: the sleeper (one at a time)
+  std::uint32_t probe_ = 0;             // sleeps with no spin (owner: the sleeper)
   std::atomic<std::uint32_t> key_{0};
 };
 
