@@ -48,6 +48,18 @@ std::pair<Conn, Conn> connected_pair() {
   return {c, s};
 }
 
+// read_to_error: reads `chunk` bytes at a time (at most 128) until a read fails; returns what it
+// read and that failure.
+std::pair<std::string, Error> read_to_error(Conn& c, std::size_t chunk) {
+  std::string all;
+  char b[128];
+  for (;;) {
+    auto r = c.read(b, std::min(chunk, sizeof b));
+    all.append(b, r.n);
+    if (r.err) return {all, r.err};
+  }
+}
+
 void echo_forever(Conn c) {
   char buf[4096];
   for (;;) {
@@ -268,16 +280,8 @@ TEST(Net, HalfCloseReadsToEofThenAnswers) {
     mpg::go([&served, s = s]() mutable {
       {
         Conn mine = std::move(s);
-        std::string all;
-        char b[100];
-        for (;;) {
-          auto r = mine.read(b, sizeof b);
-          all.append(b, r.n);
-          if (r.err) {
-            EXPECT_EQ(r.err.code, Errc::Eof);
-            break;
-          }
-        }
+        auto [all, err] = read_to_error(mine, 100);
+        EXPECT_EQ(err.code, Errc::Eof);
         mine.write("got " + std::to_string(all.size()));
         mine.close();
       }
@@ -286,16 +290,8 @@ TEST(Net, HalfCloseReadsToEofThenAnswers) {
     std::string msg(1000, 'q');
     ASSERT_FALSE(c.write(msg).err);
     ASSERT_FALSE(c.close_write());
-    char b[32];
-    std::string reply;
-    for (;;) {
-      auto r = c.read(b, sizeof b);
-      reply.append(b, r.n);
-      if (r.err) {
-        EXPECT_EQ(r.err.code, Errc::Eof);
-        break;
-      }
-    }
+    auto [reply, err] = read_to_error(c, 32);
+    EXPECT_EQ(err.code, Errc::Eof);
     EXPECT_EQ(reply, "got 1000");
     c.close();
     served.wait();
@@ -316,16 +312,8 @@ TEST(Net, HintNeverHidesAQueuedFin) {
       {
         Conn mine = std::move(s);  // released before the report
         mine.set_read_deadline(in(3s));  // a lost wake-up fails as a timeout, not a hang
-        std::string all;
-        char b[100];
-        for (;;) {
-          auto r = mine.read(b, sizeof b);
-          all.append(b, r.n);
-          if (r.err) {
-            out = r.err.code == Errc::Eof ? all : "error: " + r.err.message();
-            break;
-          }
-        }
+        auto [all, err] = read_to_error(mine, 100);
+        out = err.code == Errc::Eof ? all : "error: " + err.message();
       }
       result.send(std::move(out));
     });

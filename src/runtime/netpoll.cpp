@@ -91,10 +91,11 @@ G* unblock(std::atomic<std::uintptr_t>& slot, bool ioready) {
 // nothing any goroutine wants, and with no timer it never ends: the deadlock check would count
 // that M as running for ever and the run would hang instead of printing "all goroutines are
 // asleep" (NetDeathTest.DeadlockIsReportedAfterTheLastSocketWaiterIsWokenByAClose). Break it;
-// the poller decides again. The poller publishes poll_in_epoll, fences, then reads the count
-// (find_runnable); this side changes the count (seq_cst), then reads poll_in_epoll: one of the
-// two sees the other. A spurious break costs one eventfd write, and the count reaches zero
-// this way only when the last socket waiter is closed or times out.
+// the poller decides again. The poller publishes poll_in_epoll and fences (find_runnable), then
+// reads the count (netpoll's re-check before an unbounded wait); this side changes the count
+// (seq_cst), then reads poll_in_epoll: one of the two sees the other. A spurious break costs one
+// eventfd write, and the count reaches zero this way only when the last socket waiter is closed
+// or times out.
 void waiter_left() {
   if (g_waiters.load(std::memory_order_seq_cst) == 0 && sched->poll_in_epoll.load(std::memory_order_seq_cst))
     netpoll_break();
@@ -137,6 +138,14 @@ bool block(PollDesc* pd, char mode) {
 
 void ready_if(G* g) {
   if (g) ready(g);
+}
+
+// wake_waiters: readies the Gs a close or a deadline took from the wait slots (either may be
+// null), then lets a sleeping poller know if no waiter is left.
+void wake_waiters(G* gr, G* gw) {
+  ready_if(gr);
+  ready_if(gw);
+  if (gr || gw) waiter_left();
 }
 
 void deadline_fire(TimerNode* n, std::uint64_t seq) {
@@ -266,9 +275,7 @@ void netpoll_set_deadline(PollDesc* pd, std::int64_t when, char mode) {
     if (mode == 'r' || mode == 'b') gr = set_one(pd, d, true);
     if (mode == 'w' || mode == 'b') gw = set_one(pd, d, false);
   }
-  ready_if(gr);
-  ready_if(gw);
-  if (gr || gw) waiter_left();
+  wake_waiters(gr, gw);
 }
 
 void netpoll_evict(PollDesc* pd) {
@@ -283,9 +290,7 @@ void netpoll_evict(PollDesc* pd) {
     gr = unblock(pd->rg, false);
     gw = unblock(pd->wg, false);
   }
-  ready_if(gr);
-  ready_if(gw);
-  if (gr || gw) waiter_left();
+  wake_waiters(gr, gw);
 }
 
 std::uint64_t netpoll_run_id() {

@@ -529,10 +529,8 @@ top:
     // window, a few instructions wide at a run's first socket).
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (!epoll && netpoll_inited()) delay = 0;
-    // The last socket waiter may have been closed or timed out since `net` was read: with no
-    // timer either, an unbounded epoll_wait would wait for nothing (netpoll.cpp, waiter_left,
-    // which pairs with this re-check through the fence).
-    if (epoll && !poll_until && !netpoll_active()) delay = 0;
+    // (netpoll() itself re-reads the socket waiter count before an unbounded wait: after this
+    // fence, so it pairs with waiter_left as well.)
     if (!sched->exiting.load(std::memory_order_acquire)) {
       if (epoll) list = netpoll(delay, &n);
       else if (delay > 0) sched->poll_note.sleep_for(delay);
