@@ -1,6 +1,7 @@
 // preempt_test.cpp: no goroutine can stall a P: sysmon, cooperative and asynchronous
 // preemption, and mpg::blocking (Go's proc_test.go and TestPreemptionAfterSyscall in spirit).
 #include <gtest/gtest.h>
+#include <link.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -9,11 +10,15 @@
 #include <chrono>
 #include <cfenv>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "mpg/mpg.hpp"
+#include "runtime/sched.hpp"
 #include "runtime/test_util.hpp"
 
 using namespace std::chrono_literals;
@@ -619,3 +624,42 @@ TEST(Debug, MigrateModeKeepsAsyncPreemptedGoroutinesOnTheirThread) {
   EXPECT_GE(st.preempt_async, 10u);
 }
 }  // namespace
+
+// A PLT stub is never a safe point. Runtime code reaches libc, libstdc++ and the sanitizer
+// runtimes through the executable's PLT, often mid-operation (a timer check inside a switch-out;
+// in the ASan build, the __sanitizer_finish_switch_fiber@plt that completes a stack switch,
+// where a preemption aborted a CI run with "starting fiber switch while in fiber switch"). The
+// stubs are found here independently of the runtime, with binutils' readelf.
+TEST(Preempt, PltStubsAreNeverSafePoints) {
+  mpg::run([] {
+    std::uintptr_t base = 0;
+    dl_iterate_phdr(
+        [](dl_phdr_info* info, std::size_t, void* out) {
+          *static_cast<std::uintptr_t*>(out) = info->dlpi_addr;
+          return 1;  // the first object is the main program
+        },
+        &base);
+    std::string cmd = "readelf -SW /proc/" + std::to_string(getpid()) + "/exe";
+    FILE* f = popen(cmd.c_str(), "r");
+    ASSERT_NE(f, nullptr);
+    char line[512];
+    int stubs = 0;
+    while (fgets(line, sizeof line, f)) {
+      // "  [13] .plt              PROGBITS        000000000000e020 00e020 000e20 10  AX  0   0 16"
+      char name[64], type[32];
+      unsigned long addr, off, size;
+      const char* br = std::strchr(line, ']');
+      if (!br || std::sscanf(br + 1, "%63s %31s %lx %lx %lx", name, type, &addr, &off, &size) != 5) continue;
+      std::string n = name;
+      if (n != ".plt" && n != ".plt.sec" && n != ".plt.got") continue;
+      stubs++;
+      EXPECT_FALSE(mpg::detail::preempt_pc_is_safe(base + addr)) << n;
+      EXPECT_FALSE(mpg::detail::preempt_pc_is_safe(base + addr + size - 1)) << n;
+    }
+    pclose(f);
+    EXPECT_GE(stubs, 1) << "no PLT section found by readelf";
+    // The application's own code is a safe point; the runtime's is not.
+    EXPECT_TRUE(mpg::detail::preempt_pc_is_safe(reinterpret_cast<std::uintptr_t>(&busy)));
+    EXPECT_FALSE(mpg::detail::preempt_pc_is_safe(reinterpret_cast<std::uintptr_t>(&mpg::yield)));
+  });
+}

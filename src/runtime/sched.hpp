@@ -251,6 +251,9 @@ void sysmon_stop();
 void sysmon_wake();
 // Preemption (preempt.cpp).
 void preempt_init();
+// preempt_pc_is_safe: false for a PC in runtime code (mpg_text), in a runtime library (libc,
+// libstdc++, the sanitizers, the loader, the vDSO) or in a PLT stub; valid after preempt_init.
+bool preempt_pc_is_safe(std::uintptr_t pc);
 void preempt_signal(M* m);           // ask m's running G to stop, by signal (async preemption)
 void preempt_now(G* g);              // the running G honours its preempt flag (cooperative)
 void install_signal_handlers();

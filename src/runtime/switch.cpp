@@ -73,7 +73,9 @@ static G* after_action(M* m, G* g, Ctx saved) {
   __atomic_store_n(&g->ctx, saved, __ATOMIC_RELAXED);
   if (reinterpret_cast<std::uintptr_t>(saved) < g->lowwater) g->lowwater = reinterpret_cast<std::uintptr_t>(saved);
   P* p = m->p;
-  switch (m->after) {
+  M::After after = m->after;
+  m->after = M::After::None;  // the switch is complete (the preemption handler reads it)
+  switch (after) {
     case M::After::Yield:
       g->set_status(GStatus::Running, GStatus::Runnable);
       runqput(p, g, false);
@@ -199,6 +201,7 @@ static void switch_out(M* m, G* g, M::After after) {
     }
   }
   m->after = after;
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // set before anything a signal can see
   bool dying = after == M::After::Exit;
   bool inherit;
   Transfer t;
@@ -432,6 +435,7 @@ bool reacquire_idle_p(M* m) {
 void syscall_exit_nop(M* m, G* g) {
   // No P: g0 must take over (direct_next needs a P). g0 queues the G and idles the M.
   m->after = M::After::SyscallNoP;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   m->curg.store(nullptr, std::memory_order_relaxed);
   Transfer t = switch_context(g->fiber, m->g0ctx, m->g0fiber, g);
   land(t);
