@@ -14,7 +14,9 @@
 //    code is in the section mpg_text, renamed at build time, so its bounds are the linker's
 //    __start_mpg_text/__stop_mpg_text), and not libc, libstdc++, libgcc, libm, the dynamic
 //    loader, the sanitizer runtimes or Boost.Context (their executable segments are listed
-//    once, at start, with dl_iterate_phdr).
+//    once, at start, with dl_iterate_phdr), and not a PLT stub, through which the runtime
+//    calls those libraries (the stubs' sections are read from the section headers at start);
+//  - no switch is in progress (m->after is set from a switch-out to its after-action).
 // There it rewrites the signal context so that, when the handler returns, the thread "calls"
 // mpg_async_preempt_trampoline: it pushes every general register and the flags, XSAVEs the
 // x87/SSE/AVX state (MXCSR and the x87 control word included), calls async_preempt_park (which
