@@ -395,6 +395,23 @@ static G* steal_to_balance(M* m) {
   return nullptr;
 }
 
+// leave_ring_to_thief: m has a preempted G to resume (or is preempting one) and its P's next G
+// waits in the ring, not in runnext, while another M could take that G: a P is idle (wakep
+// starts a spinner for it) or an M spins already. Then m resumes its own and leaves the ring's G
+// to the thief. Run here instead, the ring's G would be preempted in its turn and wired to m
+// beside the first, and two goroutines that never switch would share this thread for good
+// while a P idles (docs/preemption.md, "Known weakness": a thief that came a slice late, as one
+// woken on a loaded machine can). Once per ring G: if no thief came, it runs on m's next turn.
+// runnext is never left: a G just readied (a ticker's) is what the preemption was for.
+static bool leave_ring_to_thief(M* m, P* p) {
+  if (m->ring_left || p->runnext.load(std::memory_order_relaxed) != nullptr || p->runq.size() == 0 ||
+      !thief_could_come())
+    return false;
+  m->ring_left = true;
+  wakep();
+  return true;
+}
+
 // find_runnable: blocks until there is a G for m to run; nullptr when the run ends.
 G* find_runnable(M* m, bool* inherit) {
 top:
@@ -419,7 +436,14 @@ top:
     m->resume_passed = false;
     return m->resume_pop();
   }
-  if (G* g = runqget(p, inherit)) return g;
+  if (m->has_resume() && leave_ring_to_thief(m, p)) {
+    m->resume_passed = false;
+    return m->resume_pop();
+  }
+  if (G* g = runqget(p, inherit)) {
+    m->ring_left = false;
+    return g;
+  }
   if (m->has_resume()) {
     // This M's preempted Gs: only this M may run them (preempt.cpp), and they are hidden from
     // thieves. Every other time, take a global G or steal from a busier P before resuming one:

@@ -92,6 +92,9 @@ struct M {
   // resume_passed: find_runnable took a global or stolen G over this M's preempted ones; the
   // next search resumes one first (they alternate, so neither side starves the other).
   bool resume_passed = false;
+  // ring_left: this M resumed a preempted G and left its P's ring to a thief (leave_ring_to_thief);
+  // cleared when it next takes a G from the ring, so the ring's G waits one turn at most.
+  bool ring_left = false;
   // slice_spent: the G leaving was preempted; the next one starts a slice of its own even when
   // it comes from runnext (which otherwise inherits the slice, as in Go: a goroutine woken by
   // its partner shares the partner's slice). Inheriting a spent slice got the next G preempted
@@ -168,6 +171,12 @@ struct Sched {
 };
 
 extern Sched* sched;
+
+// thief_could_come: a P is idle (wakep can start an M for it) or an M is spinning, so a G left
+// in a ring is taken soon by another M.
+inline bool thief_could_come() {
+  return sched->npidle.load(std::memory_order_relaxed) != 0 || sched->nmspinning.load(std::memory_order_relaxed) != 0;
+}
 
 // current_m / current_g: the calling thread's M and the G it runs. noinline: a goroutine can
 // resume on another thread, so a thread_local address must never be cached across a switch.
