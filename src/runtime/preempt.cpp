@@ -68,13 +68,19 @@ namespace {
 // kAsyncRoomBytes: stack an injected call needs below the interrupted SP: the red zone, the
 // registers, the XSAVE area (up to ~2.7 KiB with AVX-512) and the scheduler's frames.
 constexpr std::size_t kAsyncRoomBytes = 16 * 1024;
-constexpr int kMaxRanges = 64;
+constexpr int kMaxRanges = 256;
 
 struct Range {
   std::uintptr_t lo, hi;
 };
 Range excluded[kMaxRanges];
 int nexcluded = 0;
+bool excluded_overflow = false;  // the table filled up: no PC is trusted (async preemption off)
+
+void exclude(std::uintptr_t lo, std::uintptr_t hi) {
+  if (nexcluded < kMaxRanges) excluded[nexcluded++] = {lo, hi};
+  else excluded_overflow = true;
+}
 bool signals_installed = false;
 struct sigaction old_urg;
 
@@ -103,15 +109,15 @@ void add_plt_ranges(const char* path, std::uintptr_t base) {
       eh.e_shentsize == sizeof(ElfW(Shdr)) && eh.e_shnum > 0 && eh.e_shnum < 65280 && eh.e_shstrndx < eh.e_shnum) {
     std::vector<ElfW(Shdr)> sh(eh.e_shnum);
     std::size_t bytes = sh.size() * sizeof(ElfW(Shdr));
-    if (::pread(fd, sh.data(), bytes, off_t(eh.e_shoff)) == ssize_t(bytes)) {
+    if (::pread(fd, sh.data(), bytes, off_t(eh.e_shoff)) == ssize_t(bytes) && sh[eh.e_shstrndx].sh_size < (1u << 20)) {
       const ElfW(Shdr)& strs = sh[eh.e_shstrndx];
       std::vector<char> names(strs.sh_size + 1, '\0');
-      if (strs.sh_size < (1u << 20) && ::pread(fd, names.data(), strs.sh_size, off_t(strs.sh_offset)) == ssize_t(strs.sh_size)) {
+      if (::pread(fd, names.data(), strs.sh_size, off_t(strs.sh_offset)) == ssize_t(strs.sh_size)) {
         for (const ElfW(Shdr)& s : sh) {
           if (s.sh_name >= strs.sh_size || !(s.sh_flags & SHF_EXECINSTR) || s.sh_size == 0) continue;
           const char* n = names.data() + s.sh_name;
           bool plt = std::strcmp(n, ".plt") == 0 || std::strncmp(n, ".plt.", 5) == 0 || std::strcmp(n, ".iplt") == 0;
-          if (plt && nexcluded < kMaxRanges) excluded[nexcluded++] = {base + s.sh_addr, base + s.sh_addr + s.sh_size};
+          if (plt) exclude(base + s.sh_addr, base + s.sh_addr + s.sh_size);
         }
       }
     }
@@ -119,26 +125,35 @@ void add_plt_ranges(const char* path, std::uintptr_t base) {
   ::close(fd);
 }
 
-int collect(dl_phdr_info* info, std::size_t, void*) {
-  if (!name_excluded(info->dlpi_name)) {
-    const char* path = info->dlpi_name && *info->dlpi_name ? info->dlpi_name : "/proc/self/exe";
-    // The vDSO and objects without a file (names such as "linux-vdso.so.1") are excluded whole.
-    add_plt_ranges(path, info->dlpi_addr);
-    return 0;
-  }
-  for (int i = 0; i < info->dlpi_phnum && nexcluded < kMaxRanges; i++) {
+// collect_libraries: the first pass, every runtime library's code whole (these matter most, so
+// they take the table first).
+int collect_libraries(dl_phdr_info* info, std::size_t, void*) {
+  if (!name_excluded(info->dlpi_name)) return 0;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
     const ElfW(Phdr)& ph = info->dlpi_phdr[i];
     if (ph.p_type == PT_LOAD && (ph.p_flags & PF_X)) {
       std::uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
-      excluded[nexcluded++] = {lo, lo + ph.p_memsz};
+      exclude(lo, lo + ph.p_memsz);
     }
   }
+  return 0;
+}
+
+// collect_plts: the second pass, the PLT stubs of the main program (the first object listed,
+// read through /proc/self/exe) and of every other library loaded from an absolute path.
+int collect_plts(dl_phdr_info* info, std::size_t, void* index) {
+  int i = (*static_cast<int*>(index))++;
+  if (name_excluded(info->dlpi_name)) return 0;
+  const char* name = info->dlpi_name ? info->dlpi_name : "";
+  if (i == 0) add_plt_ranges("/proc/self/exe", info->dlpi_addr);
+  else if (name[0] == '/') add_plt_ranges(name, info->dlpi_addr);
   return 0;
 }
 
 }  // namespace
 
 bool preempt_pc_is_safe(std::uintptr_t pc) {
+  if (excluded_overflow) return false;
   if (__start_mpg_text && pc >= std::uintptr_t(__start_mpg_text) && pc < std::uintptr_t(__stop_mpg_text)) return false;
   for (int i = 0; i < nexcluded; i++)
     if (pc >= excluded[i].lo && pc < excluded[i].hi) return false;
@@ -162,8 +177,8 @@ void on_preempt_signal(int, siginfo_t*, void* ucv) {
   std::uintptr_t sp = std::uintptr_t(uc->uc_mcontext.gregs[REG_RSP]);
   std::uintptr_t lo = std::uintptr_t(g->stack.lo) + kPageSize + kAsyncRoomBytes;
   std::uintptr_t hi = std::uintptr_t(g->closure_area());
-  // m->after is set from the start of a switch-out until the after-action that completes it:
-  // never a safe point, whatever code the PC is in (a preemption there would overwrite it).
+  // m->after is set from the start of a switch-out until its after-action begins (that code is
+  // runtime code): never a safe point, whatever the PC (a preemption would overwrite it).
   if (tls_runtime_locks != 0 || g->nopreempt != 0 || m->after != M::After::None || sp < lo || sp >= hi ||
       !preempt_pc_is_safe(pc)) {
     sched->preempt_refused.fetch_add(1, std::memory_order_relaxed);
@@ -186,7 +201,10 @@ void on_preempt_signal(int, siginfo_t*, void* ucv) {
 
 void preempt_init() {
   nexcluded = 0;
-  dl_iterate_phdr(collect, nullptr);
+  excluded_overflow = false;
+  dl_iterate_phdr(collect_libraries, nullptr);
+  int index = 0;
+  dl_iterate_phdr(collect_plts, &index);
 #if defined(__x86_64__)
   unsigned a, b, c, d;
   mpg_xsave_size = 0;

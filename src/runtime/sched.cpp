@@ -401,13 +401,14 @@ static G* steal_to_balance(M* m) {
 // to the thief. Run here instead, the ring's G would be preempted in its turn and wired to m
 // beside the first, and two goroutines that never switch would share this thread for good
 // while a P idles (docs/preemption.md, "Known weakness": a thief that came a slice late, as one
-// woken on a loaded machine can). Once per ring G: if no thief came, it runs on m's next turn.
+// woken on a loaded machine can). Once per ring G (m->ring_left): if no thief came, it runs on
+// m's next turn.
 // runnext is never left: a G just readied (a ticker's) is what the preemption was for.
 static bool leave_ring_to_thief(M* m, P* p) {
-  if (m->ring_left || p->runnext.load(std::memory_order_relaxed) != nullptr || p->runq.size() == 0 ||
-      !thief_could_come())
+  G* first = p->runq.peek(0);
+  if (!first || first == m->ring_left || p->runnext.load(std::memory_order_relaxed) != nullptr || !thief_could_come())
     return false;
-  m->ring_left = true;
+  m->ring_left = first;
   wakep();
   return true;
 }
@@ -440,10 +441,7 @@ top:
     m->resume_passed = false;
     return m->resume_pop();
   }
-  if (G* g = runqget(p, inherit)) {
-    m->ring_left = false;
-    return g;
-  }
+  if (G* g = runqget(p, inherit)) return g;
   if (m->has_resume()) {
     // This M's preempted Gs: only this M may run them (preempt.cpp), and they are hidden from
     // thieves. Every other time, take a global G or steal from a busier P before resuming one:

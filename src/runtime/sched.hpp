@@ -92,9 +92,10 @@ struct M {
   // resume_passed: find_runnable took a global or stolen G over this M's preempted ones; the
   // next search resumes one first (they alternate, so neither side starves the other).
   bool resume_passed = false;
-  // ring_left: this M resumed a preempted G and left its P's ring to a thief (leave_ring_to_thief);
-  // cleared when it next takes a G from the ring, so the ring's G waits one turn at most.
-  bool ring_left = false;
+  // ring_left: the ring G this M last left to a thief when it resumed a preempted G instead
+  // (leave_ring_to_thief). If that G is still first in the ring next time, it runs here: it waits
+  // one turn at most. Compared, never dereferenced.
+  const G* ring_left = nullptr;
   // slice_spent: the G leaving was preempted; the next one starts a slice of its own even when
   // it comes from runnext (which otherwise inherits the slice, as in Go: a goroutine woken by
   // its partner shares the partner's slice). Inheriting a spent slice got the next G preempted
