@@ -22,7 +22,7 @@ struct Netpoll {
   std::vector<std::unique_ptr<PollDesc[]>> chunks;
   PollDesc* free = nullptr;
   std::atomic<bool> busy{false};          // an M is inside Poller::wait (one at a time)
-  std::atomic<std::int64_t> last{0};      // nanotime of the last poll
+  std::atomic<std::int64_t> last{0};      // coarse_nanotime of the last poll (read per poll: ~5 ns, not ~25)
   std::uint64_t run_id = 0;
 };
 
@@ -41,7 +41,7 @@ Netpoll* np_ensure() {
   if (Netpoll* np = np_get()) return np;
   auto* np = new Netpoll();
   np->run_id = ++g_run_gen;
-  np->last.store(nanotime(), std::memory_order_relaxed);
+  np->last.store(coarse_nanotime(), std::memory_order_relaxed);
   g_np.store(np, std::memory_order_release);
   // An M may sleep on the futex until the next timer: have it come back and sleep in epoll. The
   // fence pairs with find_runnable's after it publishes poll_until (see there).
@@ -337,7 +337,7 @@ G* netpoll(std::int64_t delay_ns, int* n) {
       if (r & (poll::kWritable | poll::kHangup | poll::kError)) list.push(unblock(pd->wg, true));
     }
   }
-  np->last.store(nanotime(), std::memory_order_relaxed);
+  np->last.store(coarse_nanotime(), std::memory_order_relaxed);
   np->busy.store(false, std::memory_order_release);
   *n = list.n;
   return list.head;

@@ -119,7 +119,7 @@ bool netpoll_inited();
 G* netpoll(std::int64_t delay_ns, int* n);
 // netpoll_break: makes a blocked netpoll return.
 void netpoll_break();
-// netpoll_last: nanotime of the last poll (sysmon polls when nobody has for 10 ms).
+// netpoll_last: coarse_nanotime of the last poll (sysmon polls when nobody has for 10 ms).
 std::int64_t netpoll_last();
 // inject_glist: makes a list from netpoll runnable: onto the current P's queue if the caller has
 // a P, else the global queue with Ms started for idle Ps.

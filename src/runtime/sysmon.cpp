@@ -221,7 +221,7 @@ void sysmon_main(int trace_ms) {
     if (w != 0 && w + sched->time_slice < now && sched->poll_until.load() == 0) wakep();
     // Nobody has polled the network for 10 ms (every M busy): poll for them.
     if (netpoll_active() && !sched->poller_busy.load(std::memory_order_relaxed) &&
-        netpoll_last() + kSysmonNetpollNs < now) {
+        netpoll_last() + kSysmonNetpollNs < coarse_nanotime()) {
       int n;
       if (G* list = netpoll(0, &n)) {
         inject_glist(list, n);
