@@ -8,7 +8,7 @@ PKGS=(
   libboost-context-dev libboost-fiber-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libhttp-parser-dev libcli11-dev nlohmann-json3-dev
-  golang-go wrk nginx-light gnuplot-nox python3 procps linux-perf
+  golang-go wrk nginx-light gnuplot-nox python3 procps linux-perf curl
 )
 
 missing=()
