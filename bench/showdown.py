@@ -5,16 +5,17 @@ Runs, one server at a time on loopback, the HTTP plaintext load of bench/http/ht
 (wrk, keep-alive, not pipelined and pipelined 16 deep) and its idle-connection memory runs
 against: the floor server, nginx with 1 and 2 workers, Go's net/http, a raw Go
 goroutine-per-connection server, and mpg-httpd on each model (goroutine, reactor, hybrid; run
---bare, so every server does the same work: no middleware, like nginx's `return 200`), plus
-mpg-httpd's goroutine model with its Ps pinned to CPUs (the seed's P-binding claim). Then the
-runtime's micro-benchmarks against Go (tools/bench.py, one repetition). Prints the tables and
-the seed's claims beside what was measured, and writes results/<timestamp>/ (results.json,
+--bare, so every server does the same work: no middleware, like nginx's `return 200`), each
+with its default threads and with one (-1), plus mpg-httpd's goroutine model with its Ps pinned
+to CPUs (the seed's P-binding claim). Then the
+runtime's micro-benchmarks against Go (tools/bench.py, one repetition). Prints the tables,
+the seed's claims and issue 6's targets beside what was measured, and writes results/<timestamp>/ (results.json,
 report.md, charts as SVG and PNG through gnuplot) and results/latest/.
 
     python3 bench/showdown.py [--quick | --full] [--bin build/bin] [--out results] [--no-micro]
 
-Default: 3.5 minutes of load and idle runs measured here, plus the micro table (one repetition; 100, 1,000 and 10,000 connections; 1,000 and
-10,000 idle). --quick: about a minute (100 and 1,000 connections, 1,000 idle, no micro).
+Default: one repetition of 2 s load runs at 100, 1,000 and 10,000 connections and idle runs at
+1,000 and 10,000, plus the micro table (one repetition). --quick: about a minute (100 and 1,000 connections, 1,000 idle, no micro).
 --full: three repetitions, interleaved A B C / B C A / C A B, longer runs, 18,500 idle (the most
 nginx-1 holds under the 20,000-descriptor cap; see http_load.IDLE_MAX).
 --smoke: CI's end-to-end check (100 connections, 2 s runs, 100 idle, no micro).
@@ -44,14 +45,20 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(HERE, "http"))
 import http_load as hl  # noqa: E402
 
+# mpg-httpd's three models with their defaults (a P or a loop per CPU), and each with one
+# thread (--procs 1, --loops 1), as the floor and nginx-1 run: on this 2-core machine wrk takes
+# a core, and the second thread costs every server something (nginx-2 against nginx-1 shows it).
 MPG = ["mpg-goroutine", "mpg-reactor", "mpg-hybrid"]
+ONE_THREAD = {"mpg-goroutine": "mpg-goroutine-1", "mpg-reactor": "mpg-reactor-1", "mpg-hybrid": "mpg-hybrid-1"}
 PEERS = ["floor", "nginx-1", "nginx-2", "go-nethttp", "go-raw"]
 PINNED = "mpg-goroutine-pin"
 
 
 def register_servers() -> None:
     for model in ("goroutine", "reactor", "hybrid"):
-        hl.add_server(f"mpg-{model}", ["mpg-httpd", "--model", model, "--listen", "127.0.0.1:0", "--bare"])
+        argv = ["mpg-httpd", "--model", model, "--listen", "127.0.0.1:0", "--bare"]
+        hl.add_server(f"mpg-{model}", argv)
+        hl.add_server(ONE_THREAD[f"mpg-{model}"], argv + (["--loops", "1"] if model == "reactor" else ["--procs", "1"]))
     hl.add_server(PINNED, ["mpg-httpd", "--model", "goroutine", "--listen", "127.0.0.1:0", "--bare", "--pin"])
 
 
@@ -133,6 +140,52 @@ def claims(summ: dict, res: dict, o: hl.Options) -> list[dict]:
     row(f"P binding: QPS, pinned vs unpinned ({pc:,} conns)", 142000, 85000, "req/s",
         med(summ, p, pc, "plain", "rps"), med(summ, g, pc, "plain", "rps"))
     return out
+
+
+# TARGETS: issue 6's bars per model: CPU per request at 1,000 connections over the floor's (at
+# most), pipelined req/s at 100 connections over the floor's (at least); p99 at 1,000 against
+# nginx-1's and the idle-memory bars are common or listed below.
+TARGETS = {"mpg-reactor": (1.05, 0.8), "mpg-hybrid": (1.1, 0.7), "mpg-goroutine": (1.15, 0.7)}
+
+
+def targets(summ: dict, o: hl.Options) -> list[dict]:
+    """Issue 6's targets, each as a ratio against a peer measured in the same run, for each model
+    with its default threads and with one thread."""
+    out = []
+    big = 1000 if 1000 in o.conns else max(o.conns)
+    small = 100 if 100 in o.conns else min(o.conns)
+
+    def add(what: str, server: str, got, peer: str, base, bound: float, at_most: bool):
+        ratio = got / base if got is not None and base else None
+        met = None if ratio is None else (ratio <= bound if at_most else ratio >= bound)
+        out.append({"target": what, "server": server, "peer": peer, "ratio": ratio,
+                    "bound": f"{'<=' if at_most else '>='} {bound:g}", "met": met})
+
+    idle_level = 10000 if 10000 in o.idle else (max(o.idle) if o.idle else None)
+
+    def idle_b(server: str):
+        m = summ["idle"].get((server, idle_level), {}).get("bytes_per_conn")
+        return m["median"] if m else None
+
+    for base_name, (cpu_bound, pipe_bound) in TARGETS.items():
+        for s in (base_name, ONE_THREAD[base_name]):
+            add(f"CPU per request, {big:,} conns, over the floor's", s, med(summ, s, big, "plain", "cpu_us_per_req"),
+                "floor", med(summ, "floor", big, "plain", "cpu_us_per_req"), cpu_bound, True)
+            if "pipelined" in o.modes:
+                add(f"req/s pipelined {o.depth} deep, {small:,} conns, over the floor's", s,
+                    med(summ, s, small, "pipelined", "rps"), "floor", med(summ, "floor", small, "pipelined", "rps"),
+                    pipe_bound, False)
+            add(f"p99, {big:,} conns, over nginx-1's", s, _base_p99(summ, s, big), "nginx-1",
+                _base_p99(summ, "nginx-1", big), 1.0, True)
+            if idle_level:
+                peer, bound = ("go-nethttp", 0.4) if base_name == "mpg-goroutine" else ("nginx-1", 1.0)
+                add(f"RSS per idle connection, {idle_level:,}, over {peer}'s", s, idle_b(s), peer, idle_b(peer), bound,
+                    True)
+    return out
+
+
+def _base_p99(summ: dict, server: str, conns: int):
+    return med(summ, server, conns, "plain", "p99_us")
 
 
 def _num(v: float) -> str:
@@ -261,7 +314,7 @@ def main() -> int:
         sys.stderr.write("\r\033[K" + f"showdown {time.monotonic() - t0:5.0f} s | " + msg[:100])
         sys.stderr.flush()
 
-    names = PEERS + MPG
+    names = PEERS + MPG + list(ONE_THREAD.values())
     res = hl.run_all(names, o, progress)
     # P binding: the goroutine model pinned, at 1,000 connections, not pipelined.
     pin_conns = 1000 if 1000 in o.conns else o.conns[-1]
@@ -313,6 +366,13 @@ def main() -> int:
         buf.write(f"| C{i + 1} | {c['claim']} | {c['seed']} | {c['measured']} | {c['claimed_ratio']:.2f} | {mr} | {c['verdict']} | {c['note']} |\n")
     buf.write("\nA claim holds when the measured ratio points the same way and is at least the square root of the "
               "seed's (half the effect or more, in log terms); 'weaker' when it points the same way but less.\n")
+    buf.write("\n## Issue 6's targets, measured here\n\nEach model with its default threads (a P or a loop per CPU) "
+              "and with one (`-1`: --procs 1 or --loops 1, as the floor and nginx-1 run).\n\n"
+              "| target | server | measured ratio | bound | met |\n|---|---|---|---|---|\n")
+    for t in targets(summ, o):
+        r = f"{t['ratio']:.2f}" if t["ratio"] is not None else "n/a"
+        m = "n/a" if t["met"] is None else ("yes" if t["met"] else "**no**")
+        buf.write(f"| {t['target']} | {t['server']} | {r} | {t['bound']} | {m} |\n")
     if micro_md:
         buf.write("\n## The runtime's micro-benchmarks (one repetition)\n\n" + micro_md + "\n")
     if charts:

@@ -111,6 +111,31 @@ class FakeRun(unittest.TestCase):
         self.assertEqual(showdown.judge(4.0, 0.9), "does not hold")
         self.assertEqual(showdown.judge(4.0, None), "n/a")
 
+    def test_targets_ratios_and_verdicts(self):
+        # One-thread reactor at 10.4 us (1.04x the floor's 10.0: meets <= 1.05), the default one
+        # at 11.0 (1.10x: does not); p99 against nginx-1's; idle bytes against nginx-1's.
+        runs = list(self.res["runs"])
+        for c in self.o.conns:
+            runs.append(fake_run("mpg-reactor-1", c, "plain", 35000, 10.4, 1_000_000 / 35000 * c / 10, 6000))
+            runs.append(fake_run("nginx-1", c, "plain", 30000, 12.0, 1_000_000 / 30000 * c / 10, 20000))
+        idle = self.res["idle"] + [fake_idle("nginx-1", 1000, 4000, 500), fake_idle("mpg-reactor-1", 1000, 4000, 450)]
+        summ = hl.summarize({"runs": runs, "idle": idle, "failures": [], "seconds": 1.0})
+        t = {(x["target"].split(",")[0], x["server"]): x for x in showdown.targets(summ, self.o)}
+        cpu, cpu1 = t[("CPU per request", "mpg-reactor")], t[("CPU per request", "mpg-reactor-1")]
+        self.assertAlmostEqual(cpu["ratio"], 1.10)
+        self.assertFalse(cpu["met"])
+        self.assertAlmostEqual(cpu1["ratio"], 1.04)
+        self.assertTrue(cpu1["met"])
+        p99 = t[("p99", "mpg-reactor-1")]  # p99 = 3 x p50 = 3 x 1e6 / rps x conns / 10
+        self.assertAlmostEqual(p99["ratio"], 30000 / 35000)
+        self.assertTrue(p99["met"])
+        self.assertAlmostEqual(t[("RSS per idle connection", "mpg-reactor")]["ratio"], 700 / 500)
+        self.assertFalse(t[("RSS per idle connection", "mpg-reactor")]["met"])
+        self.assertTrue(t[("RSS per idle connection", "mpg-reactor-1")]["met"])
+        g = t[("RSS per idle connection", "mpg-goroutine")]
+        self.assertEqual((g["peer"], g["bound"], g["met"]), ("go-nethttp", "<= 0.4", None))  # no Go run: n/a
+        self.assertIsNone(t[("CPU per request", "mpg-hybrid-1")]["ratio"])  # not run: n/a
+
     def test_tables_and_charts(self):
         out = io.StringIO()
         hl.print_tables(self.res, ["floor", "mpg-goroutine", "mpg-reactor", "mpg-hybrid"], self.o, out)
