@@ -22,6 +22,8 @@ import sys
 import tempfile
 import unittest
 
+from httpd_proc import EachModel, start_httpd
+
 BIN = sys.argv.pop(1) if len(sys.argv) > 1 else os.path.join("build", "bin", "mpg-httpd")
 PIPELINE_LUA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "http", "pipeline.lua")
 MODELS = ("goroutine", "reactor", "hybrid")
@@ -33,13 +35,8 @@ def run(cmd, timeout=60):
 
 class Server:
     def __init__(self, model: str):
-        self.p = subprocess.Popen([BIN, "--model", model, "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
-        line = self.p.stdout.readline()
-        if not line.startswith("listening "):
-            self.p.kill()
-            raise RuntimeError(f"mpg-httpd --model {model} did not start: {line!r} {self.p.stderr.read()}")
-        self.url = "http://127.0.0.1:%d" % int(line.split()[1])
+        self.p, port = start_httpd(BIN, model)
+        self.url = "http://127.0.0.1:%d" % port
 
     def stop(self) -> str:
         """SIGTERM, wait for the exit; returns what the server wrote to stderr."""
@@ -53,7 +50,7 @@ class Server:
         return err
 
 
-class RealClients(unittest.TestCase):
+class RealClients(EachModel, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         for tool in ("curl", "wrk"):
@@ -148,15 +145,6 @@ class RealClients(unittest.TestCase):
         finally:
             err = s.stop()
         self.assertEqual(s.p.returncode, 0, err)
-
-    def test_goroutine(self):
-        self.run_model("goroutine")
-
-    def test_reactor(self):
-        self.run_model("reactor")
-
-    def test_hybrid(self):
-        self.run_model("hybrid")
 
 
 if __name__ == "__main__":

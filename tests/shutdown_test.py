@@ -17,6 +17,8 @@ import threading
 import time
 import unittest
 
+from httpd_proc import EachModel, start_httpd
+
 BIN = sys.argv.pop(1) if len(sys.argv) > 1 else os.path.join("build", "bin", "mpg-httpd")
 CLIENTS = 8
 REQUEST = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s"
@@ -46,11 +48,9 @@ def read_response(s: socket.socket, buf: bytearray):
         buf += chunk
 
 
-class Shutdown(unittest.TestCase):
+class Shutdown(EachModel, unittest.TestCase):
     def run_model(self, model: str):
-        p = subprocess.Popen([BIN, "--model", model, "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-        port = int(p.stdout.readline().split()[1])
+        p, port = start_httpd(BIN, model)
         stop = threading.Event()
         stats = {"answered": 0, "drained": 0, "unanswered": 0, "bad": []}
         lock = threading.Lock()
@@ -116,15 +116,6 @@ class Shutdown(unittest.TestCase):
         self.assertEqual(stats["bad"], [], f"{model}: wrong or truncated responses")
         self.assertGreater(stats["answered"], 100, f"{model}: {stats}")
         self.assertTrue(refused, f"{model}: still accepting after exit")
-
-    def test_goroutine(self):
-        self.run_model("goroutine")
-
-    def test_reactor(self):
-        self.run_model("reactor")
-
-    def test_hybrid(self):
-        self.run_model("hybrid")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@
 //    code is in the section mpg_text, renamed at build time, so its bounds are the linker's
 //    __start_mpg_text/__stop_mpg_text), and not libc, libstdc++, libgcc, libm, the dynamic
 //    loader, the sanitizer runtimes or Boost.Context (their executable segments are listed
-//    once, at start, with dl_iterate_phdr), and not a PLT stub, through which the runtime
-//    calls those libraries (the stubs' sections are read from the section headers at start);
+//    once, at start, with dl_iterate_phdr), and not a PLT entry, through which the runtime
+//    calls those libraries (the PLT sections are read from the section headers at start);
 //  - no switch is in progress (m->after is set from a switch-out to its after-action).
 // There it rewrites the signal context so that, when the handler returns, the thread "calls"
 // mpg_async_preempt_trampoline: it pushes every general register and the flags, XSAVEs the
@@ -93,13 +93,13 @@ bool name_excluded(const char* name) {
   return false;
 }
 
-// add_plt_ranges: excludes the PLT stubs of an object whose code is otherwise the
+// add_plt_ranges: excludes the PLT entries of an object whose code is otherwise the
 // application's (the main executable, or a library not listed above). libmpg's calls into libc,
 // libstdc++ and the sanitizer runtimes go through them, from the middle of runtime code: in the
 // ASan build, __sanitizer_finish_switch_fiber@plt runs between a stack switch and its
 // completion, and a preemption there started a second switch ("starting fiber switch while in
 // fiber switch", once in CI); in any build, the clock_gettime@plt of a timer check inside a
-// switch-out looked like a safe point. The stubs are found through the section headers (.plt,
+// switch-out looked like a safe point. The entries are found through the section headers (.plt,
 // .plt.sec, .plt.got, .iplt), read once from the file.
 void add_plt_ranges(const char* path, std::uintptr_t base) {
   int fd = ::open(path, O_RDONLY | O_CLOEXEC);
@@ -139,7 +139,7 @@ int collect_libraries(dl_phdr_info* info, std::size_t, void*) {
   return 0;
 }
 
-// collect_plts: the second pass, the PLT stubs of the main program (the first object listed,
+// collect_plts: the second pass, the PLT entries of the main program (the first object listed,
 // read through /proc/self/exe) and of every other library loaded from an absolute path.
 int collect_plts(dl_phdr_info* info, std::size_t, void* index) {
   int i = (*static_cast<int*>(index))++;

@@ -405,9 +405,8 @@ static G* steal_to_balance(M* m) {
 // m's next turn.
 // runnext is never left: a G just readied (a ticker's) is what the preemption was for.
 static bool leave_ring_to_thief(M* m, P* p) {
-  G* first = p->runq.peek(0);
-  if (!first || first == m->ring_left || p->runnext.load(std::memory_order_relaxed) != nullptr || !thief_could_come())
-    return false;
+  G* first = ring_head_for_thief(m, p);
+  if (!first) return false;
   m->ring_left = first;
   wakep();
   return true;

@@ -173,10 +173,17 @@ struct Sched {
 
 extern Sched* sched;
 
-// thief_could_come: a P is idle (wakep can start an M for it) or an M is spinning, so a G left
-// in a ring is taken soon by another M.
-inline bool thief_could_come() {
-  return sched->npidle.load(std::memory_order_relaxed) != 0 || sched->nmspinning.load(std::memory_order_relaxed) != 0;
+// ring_head_for_thief: the G first in p's ring if m (which has a preempted G to resume) should
+// leave it to another M: nothing in runnext, not the G m left last time (m->ring_left), and a
+// thief could come soon (a P idle, for which wakep can start an M, or an M spinning). Else null.
+// The policy is leave_ring_to_thief's (sched.cpp); direct_next asks it too.
+inline G* ring_head_for_thief(const M* m, P* p) {
+  if (p->runnext.load(std::memory_order_relaxed) != nullptr) return nullptr;
+  G* first = p->runq.peek(0);
+  if (!first || first == m->ring_left) return nullptr;
+  if (sched->npidle.load(std::memory_order_relaxed) == 0 && sched->nmspinning.load(std::memory_order_relaxed) == 0)
+    return nullptr;
+  return first;
 }
 
 // current_m / current_g: the calling thread's M and the G it runs. noinline: a goroutine can
@@ -262,7 +269,7 @@ void sysmon_wake();
 // Preemption (preempt.cpp).
 void preempt_init();
 // preempt_pc_is_safe: false for a PC in runtime code (mpg_text), in a runtime library (libc,
-// libstdc++, the sanitizers, the loader, the vDSO) or in a PLT stub; valid after preempt_init.
+// libstdc++, the sanitizers, the loader, the vDSO) or in a PLT entry; valid after preempt_init.
 bool preempt_pc_is_safe(std::uintptr_t pc);
 void preempt_signal(M* m);           // ask m's running G to stop, by signal (async preemption)
 void preempt_now(G* g);              // the running G honours its preempt flag (cooperative)

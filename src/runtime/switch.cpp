@@ -183,9 +183,7 @@ static G* direct_next(M* m, bool* inherit) {
   if (std::int64_t w = p->timers.when0.load(std::memory_order_relaxed); w != 0 && due(w)) return nullptr;
   // A G being preempted (not yet in the resume list) or one waiting there: g0's find_runnable
   // may resume it and leave the ring's next G to another M (leave_ring_to_thief).
-  if ((m->after == M::After::AsyncPreempt || m->has_resume()) && p->runnext.load(std::memory_order_relaxed) == nullptr) {
-    if (const G* first = p->runq.peek(0); first && first != m->ring_left && thief_could_come()) return nullptr;
-  }
+  if ((m->after == M::After::AsyncPreempt || m->has_resume()) && ring_head_for_thief(m, p)) return nullptr;
   G* next = runqget(p, inherit);
   if (next && next->lockedm) {
     m->handoff = next;  // wired to a thread: g0's schedule hands it over, next thing
