@@ -99,6 +99,7 @@ void ReactorServer::start() {
   reactor::ServerCallbacks cb;
   cb.on_connection = [im](reactor::Connection& c) {
     auto ctx = std::make_shared<ConnCtx>(im->handler, im->opt.limits, detail::peer_ip(c.peer()));
+    c.set_user_data(ctx.get());  // on_message's way in; the any owns it (and the timer's weak_ptr)
     c.context() = ctx;
     if (im->opt.on_open && !im->opt.on_open()) {
       c.force_close();  // refused by the connection limit
@@ -111,7 +112,7 @@ void ReactorServer::start() {
     if (ctx && *ctx && (*ctx)->admitted && im->opt.on_close) im->opt.on_close();
   };
   cb.on_message = [im](reactor::Connection& c, reactor::Buffer& in) {
-    auto& ctx = std::any_cast<std::shared_ptr<ConnCtx>&>(c.context());
+    auto* ctx = static_cast<ConnCtx*>(c.user_data());
     if (ctx->sess.closed()) {
       in.retrieve_all();
       return;
@@ -126,7 +127,8 @@ void ReactorServer::start() {
     }
     if (st == SessionStatus::kCloseAfterWrite) c.shutdown();
     else if (im->draining.load(std::memory_order_relaxed) && ctx->sess.idle()) c.shutdown();
-    else if (ctx->sess.header_pending() && !ctx->timer_armed) im->arm_header_timer(c, ctx);
+    else if (ctx->sess.header_pending() && !ctx->timer_armed)
+      im->arm_header_timer(c, std::any_cast<std::shared_ptr<ConnCtx>&>(c.context()));
   };
   im->server = std::make_unique<reactor::TcpServer>(cfg, cb);
   im->server->start();

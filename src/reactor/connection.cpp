@@ -97,7 +97,7 @@ void Connection::handle_read() {
   std::size_t got = 0;
   bool eof = false;
   if (input_.capacity() == 0) input_.adopt_storage(worker_.take_storage());
-  // Level-triggered: one readv (up to the budget); epoll reports the rest next iteration.
+  // Level-triggered: one read (up to the budget); epoll reports the rest next iteration.
   // Edge-triggered: read until EAGAIN or the budget, then re-post ourselves so the others of
   // this loop go first; no edge comes for data that was already there.
   for (;;) {

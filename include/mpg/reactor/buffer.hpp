@@ -11,12 +11,15 @@
 namespace mpg::reactor {
 
 // Buffer: bytes received and not yet consumed, contiguous so a parser sees one view; owned by
-// its Connection, loop thread only. Reads go through readv into the free tail plus the loop's
-// scratch area, so an idle connection keeps a small buffer and a burst still takes one syscall.
+// its Connection, loop thread only. A read goes into the free tail when it is roomy, else into the
+// loop's scratch area and is then appended: an idle connection keeps a small buffer and a burst
+// still takes one syscall.
 class Buffer {
  public:
   // kInitialBytes: a fresh buffer's capacity; a 512-byte request and its neighbours fit.
   static constexpr std::size_t kInitialBytes = 2048;
+  // kDirectBytes: a free tail this large takes a read directly (no copy out of the scratch).
+  static constexpr std::size_t kDirectBytes = 16 * 1024;
 
   std::size_t readable() const { return write_ - read_; }
   bool empty() const { return readable() == 0; }
@@ -31,8 +34,9 @@ class Buffer {
   void append(std::string_view s) { append(s.data(), s.size()); }
   void append(const void* p, std::size_t n);
 
-  // read_from: one readv of at most `max` bytes from `fd` into the free tail and `scratch`;
-  // what lands in scratch is appended. Returns bytes read, 0 on EOF, -1 with errno set.
+  // read_from: one read(2) of at most `max` bytes from `fd`: into the free tail when it has
+  // kDirectBytes or `max`, else into `scratch` and then appended. Returns bytes read, 0 on EOF,
+  // -1 with errno set.
   ssize_t read_from(int fd, std::span<char> scratch, std::size_t max);
   // release_storage / adopt_storage: an empty buffer hands its memory back (to its loop's spare
   // list: an idle connection then holds none) and takes some again before the next read.

@@ -36,7 +36,7 @@ class EventLoop {
   using Task = std::function<void()>;
   using Clock = std::chrono::steady_clock;
 
-  // kScratchBytes: the per-loop spill area for readv. 64 KiB drains a socket's default receive
+  // kScratchBytes: the per-loop landing area for reads. 64 KiB drains a socket's default receive
   // buffer in one call without giving every connection's input buffer that much memory.
   static constexpr std::size_t kScratchBytes = 64 * 1024;
   // kFinalDrainRounds: how many times run() re-runs the task queue after stop(), so tasks that
@@ -88,7 +88,7 @@ class EventLoop {
 
   // now: the time this iteration's wait returned (cheap; loop thread).
   Clock::time_point now() const { return now_; }
-  // scratch: the per-loop readv spill area (loop thread; valid until the next read).
+  // scratch: the per-loop read landing area (loop thread; valid until the next read).
   std::span<char> scratch() { return {scratch_.get(), kScratchBytes}; }
   // destroy_later: keeps `p` alive until the current batch of events, timers or tasks has been
   // dispatched, so a handler closed while later events of the batch still name it is destroyed
