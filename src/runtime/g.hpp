@@ -51,18 +51,25 @@ const char* wait_reason_string(WaitReason r);
 struct alignas(64) G {
   // --- scheduling (hot) ---
   Ctx ctx = nullptr;             // saved context while not Running; written by the M that switched out
-  std::atomic<GStatus> status{GStatus::Idle};
   M* m = nullptr;                // M running it (owner: that M)
   M* last_m = nullptr;           // the M it last ran on (MPG_DEBUG=migrate)
   G* schedlink = nullptr;        // link in a GQueue (owner: the queue's lock or owner)
   std::uint64_t id = 0;          // goroutine id; 0 while Idle
+  // lockedm: the M it is wired to (lock_os_thread, or a preemption's wiring; owner: the G). Here,
+  // not with lock_count: every switch reads it (direct_next), and in a line of its own it was a
+  // cache miss per switch beside the one begin_run pays for this line (perf: docs/runtime.md).
+  M* lockedm = nullptr;
+  std::atomic<GStatus> status{GStatus::Idle};
   bool started = false;          // the closure has begun running (owner: the running M)
   std::atomic<bool> preempt{false};  // yield at the next runtime entry (set by sysmon)
-  std::uint32_t nopreempt = 0;   // mpg::NoPreempt depth: refuse asynchronous preemption
   bool async_wired = false;      // wired to its M after a preemption (SyscallNoP), until its next switch
   bool async_stopped = false;    // left the CPU by a preemption signal; cleared when it runs again
   bool stack_released = false;   // pooled, and its stack below the top page given back (gfree_scavenge)
   bool default_stack = false;    // stack.size is the run's default (set when carved; read when pooled)
+  // io_woken: made runnable by the netpoller (inject_glist), cleared when it runs: it waited for
+  // I/O, so its stack is likely out of cache, and begin_run warms more of it (switch.cpp).
+  std::atomic<bool> io_woken{false};
+  std::uint32_t nopreempt = 0;   // mpg::NoPreempt depth: refuse asynchronous preemption
   std::uint32_t syscall_depth = 0;  // nesting of mpg::blocking (owner: the G)
 
   // --- the second cache line: everything else a spawn writes (static_asserts below) ---
@@ -87,8 +94,7 @@ struct alignas(64) G {
   std::uint64_t select_gen = 0;
   TimerNode timer;               // sleep and select-timeout timer of this G
 
-  // --- lock_os_thread (owner: the G) ---
-  M* lockedm = nullptr;
+  // --- lock_os_thread (owner: the G; lockedm is in the first line) ---
   std::uint32_t lock_count = 0;
 
   G* alllink = nullptr;          // all Gs ever carved, for the dump (append-only, under allg lock)
@@ -104,8 +110,9 @@ struct alignas(64) G {
   // stack_hi: stack.hi() without reading `stack` (a line of its own): the G ends its slot.
   char* stack_hi() const { return reinterpret_cast<char*>(const_cast<G*>(this)) + sizeof(G); }
 };
-static_assert(__builtin_offsetof(G, default_stack) < 64 && __builtin_offsetof(G, syscall_depth) < 64,
-              "the flags a spawn and an exit touch must stay in the G's first cache line");
+static_assert(__builtin_offsetof(G, default_stack) < 64 && __builtin_offsetof(G, syscall_depth) < 64 &&
+                  __builtin_offsetof(G, lockedm) < 64 && __builtin_offsetof(G, io_woken) < 64,
+              "the flags a spawn, a switch and an exit touch must stay in the G's first cache line");
 // (Where std::source_location is not one pointer, as the fuzz build's stand-in for clang 14,
 // the second line overflows into the third: slower spawns, same behaviour.)
 static_assert(sizeof(std::source_location) != sizeof(void*) ||

@@ -349,7 +349,10 @@ void netpoll_break() {
 
 void inject_glist(G* list, int n) {
   if (!list) return;
-  for (G* g = list; g; g = g->schedlink) g->set_status(GStatus::Waiting, GStatus::Runnable);
+  for (G* g = list; g; g = g->schedlink) {
+    g->set_status(GStatus::Waiting, GStatus::Runnable);
+    g->io_woken.store(true, std::memory_order_relaxed);
+  }
   M* m = current_m();
   P* p = m ? m->p : nullptr;
   // Gs for idle Ps go to the global queue, with an M started for each such P (Go's

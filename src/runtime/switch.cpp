@@ -28,6 +28,11 @@ namespace mpg::detail {
 // passes the G it leaves as the Transfer's data (nullptr when leaving g0); the landing side
 // records the leaver's context and runs its after-action (land()).
 
+// kWarmBelow, kWarmAbove: cache lines of an I/O-woken G's stack that begin_run prefetches below
+// and above its saved stack pointer (its wait path's frames above; the next request's below).
+constexpr int kWarmBelow = 8;
+constexpr int kWarmAbove = 16;
+
 // begin_run: g becomes m's running G.
 static void begin_run(M* m, P* p, G* g, bool inherit) {
   if (!inherit || m->slice_spent) {
@@ -41,13 +46,24 @@ static void begin_run(M* m, P* p, G* g, bool inherit) {
   g->last_m = m;
   m->curg.store(g, std::memory_order_release);  // sysmon reads the G through it
   p->switches.store(p->switches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  // Warm the G queued next while this one runs: with a page per G, a cold G costs a TLB and a
-  // cache miss that a batch of short goroutines would otherwise pay one after the other.
+  g->io_woken.store(false, std::memory_order_relaxed);
+  // Warm the Gs queued next while this one runs: with a page per G, a cold G costs a TLB and a
+  // cache miss that a batch of short goroutines would otherwise pay one after the other. A G
+  // woken by the netpoller gets kWarmBelow + kWarmAbove lines of stack: the frames its resume
+  // returns through and those the next request's calls build (a connection's parse and
+  // handler, at 1,000 connections each a miss in turn: docs/runtime.md); any other G one line
+  // (a channel partner's stack is usually warm, and a chain of prefetches would cost every
+  // switch). Fetching the G after next too (a pipeline) cost spawn_wait_1e6 ~20%: not done.
   if (G* next = p->runq.peek(0)) {
     __builtin_prefetch(next);
-    // Racy by design (a thief may be running `next`): a relaxed atomic read, paired with the
-    // relaxed atomic writes of ctx, so the race is defined and TSan-clean.
-    __builtin_prefetch(context_sp(__atomic_load_n(&next->ctx, __ATOMIC_RELAXED)));
+    // Racy by design (a thief may be running `next`): relaxed atomic reads, paired with the
+    // relaxed atomic writes of ctx and io_woken, so the race is defined and TSan-clean.
+    const char* sp = static_cast<const char*>(context_sp(__atomic_load_n(&next->ctx, __ATOMIC_RELAXED)));
+    if (next->io_woken.load(std::memory_order_relaxed)) {
+      for (int i = -kWarmBelow; i < kWarmAbove; i++) __builtin_prefetch(sp + i * 64, 1);
+    } else {
+      __builtin_prefetch(sp);
+    }
   }
 }
 

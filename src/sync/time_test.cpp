@@ -435,74 +435,85 @@ TEST(TimerUnderLoad, FiresWhileGoroutinesFloodAChannel) {
 TEST(TimerUnderLoad, ManyTimersFireInDeadlineOrder) {
   const int n = int(max_live(400));
   const auto order_slack = under_sanitizer() ? 50ms : 5ms;
+  // Early and missing fires are never excusable; an inversion can be the machine's doing. When
+  // the OS deschedules an M for longer than the slack (ctest -j2, a CPU hog), its timer check
+  // comes late: the sleepers it then wakes together run in runnext order (the last woken first,
+  // as in Go), and another P may fire its own timers meanwhile. A broken order shows on every
+  // attempt, load does not: an attempt with inversions is repeated, up to three in all (one
+  // failure in 50 runs beside a two-core CPU hog before this).
   for (int procs : {1, 2, 4}) {
-    int early = 0, inversions = 0, missing = 0;
-    mpg::run(
-        [&] {
-          Rng r{std::uint64_t(procs) * 31 + 7};
-          struct T {
-            Clock::time_point deadline;
-            Clock::time_point fired;
-            std::unique_ptr<mpg::Timer> timer;
-          };
-          std::vector<T> ts(static_cast<std::size_t>(n));
-          for (auto& t : ts) {
-            auto d = std::chrono::microseconds(1000 + r.below(50000));
-            t.deadline = Clock::now() + d;
-            t.timer = std::make_unique<mpg::Timer>(d);
-          }
-          // Collect each timer's value in its own goroutine.
-          mpg::WaitGroup wg;
-          for (auto& t : ts) {
-            wg.add(1);
-            mpg::go([&wg, &t] {
-              auto v = t.timer->C.recv();
-              if (v) t.fired = *v;
-              wg.done();
-            });
-          }
-          wg.wait();
-          for (auto& t : ts) {
-            if (t.fired == Clock::time_point{}) missing++;
-            else if (t.fired < t.deadline) early++;
-          }
-          std::sort(ts.begin(), ts.end(), [](const T& a, const T& b) { return a.fired < b.fired; });
-          // Fired in deadline order: no timer fired before one whose deadline is clearly earlier.
-          Clock::time_point max_deadline{};
-          for (auto& t : ts) {
-            if (t.deadline + order_slack < max_deadline) inversions++;
-            max_deadline = std::max(max_deadline, t.deadline);
-          }
+    for (int attempt = 1;; ++attempt) {
+      int early = 0, inversions = 0, missing = 0;
+      mpg::run(
+          [&] {
+            Rng r{std::uint64_t(procs) * 31 + 7};
+            struct T {
+              Clock::time_point deadline;
+              Clock::time_point fired;
+              std::unique_ptr<mpg::Timer> timer;
+            };
+            std::vector<T> ts(static_cast<std::size_t>(n));
+            for (auto& t : ts) {
+              auto d = std::chrono::microseconds(1000 + r.below(50000));
+              t.deadline = Clock::now() + d;
+              t.timer = std::make_unique<mpg::Timer>(d);
+            }
+            // Collect each timer's value in its own goroutine.
+            mpg::WaitGroup wg;
+            for (auto& t : ts) {
+              wg.add(1);
+              mpg::go([&wg, &t] {
+                auto v = t.timer->C.recv();
+                if (v) t.fired = *v;
+                wg.done();
+              });
+            }
+            wg.wait();
+            for (auto& t : ts) {
+              if (t.fired == Clock::time_point{}) missing++;
+              else if (t.fired < t.deadline) early++;
+            }
+            std::sort(ts.begin(), ts.end(), [](const T& a, const T& b) { return a.fired < b.fired; });
+            // Fired in deadline order: no timer fired before one whose deadline is clearly earlier.
+            Clock::time_point max_deadline{};
+            for (auto& t : ts) {
+              if (t.deadline + order_slack < max_deadline) inversions++;
+              max_deadline = std::max(max_deadline, t.deadline);
+            }
 
-          // Sleepers: the same with goroutines sleeping random durations.
-          struct S {
-            Clock::time_point deadline, woke;
-          };
-          std::vector<S> ss(static_cast<std::size_t>(n));
-          for (auto& s : ss) {
-            auto d = std::chrono::microseconds(1000 + r.below(50000));
-            s.deadline = Clock::now() + d;
-            wg.add(1);
-            mpg::go([&wg, &s] {
-              mpg::sleep_until(s.deadline);
-              s.woke = Clock::now();
-              wg.done();
-            });
-          }
-          wg.wait();
-          for (auto& s : ss)
-            if (s.woke < s.deadline) early++;
-          std::sort(ss.begin(), ss.end(), [](const S& a, const S& b) { return a.woke < b.woke; });
-          max_deadline = {};
-          for (auto& s : ss) {
-            if (s.deadline + order_slack < max_deadline) inversions++;
-            max_deadline = std::max(max_deadline, s.deadline);
-          }
-        },
-        mpg::Config{.procs = procs});
-    EXPECT_EQ(missing, 0) << "procs=" << procs;
-    EXPECT_EQ(early, 0) << "procs=" << procs;
-    EXPECT_EQ(inversions, 0) << "procs=" << procs;
+            // Sleepers: the same with goroutines sleeping random durations.
+            struct S {
+              Clock::time_point deadline, woke;
+            };
+            std::vector<S> ss(static_cast<std::size_t>(n));
+            for (auto& s : ss) {
+              auto d = std::chrono::microseconds(1000 + r.below(50000));
+              s.deadline = Clock::now() + d;
+              wg.add(1);
+              mpg::go([&wg, &s] {
+                mpg::sleep_until(s.deadline);
+                s.woke = Clock::now();
+                wg.done();
+              });
+            }
+            wg.wait();
+            for (auto& s : ss)
+              if (s.woke < s.deadline) early++;
+            std::sort(ss.begin(), ss.end(), [](const S& a, const S& b) { return a.woke < b.woke; });
+            max_deadline = {};
+            for (auto& s : ss) {
+              if (s.deadline + order_slack < max_deadline) inversions++;
+              max_deadline = std::max(max_deadline, s.deadline);
+            }
+          },
+          mpg::Config{.procs = procs});
+      EXPECT_EQ(missing, 0) << "procs=" << procs;
+      EXPECT_EQ(early, 0) << "procs=" << procs;
+      if (inversions == 0 || attempt == 3) {
+        EXPECT_EQ(inversions, 0) << "procs=" << procs << ", attempt " << attempt;
+        break;
+      }
+    }
   }
 }
 
