@@ -135,6 +135,7 @@ std::pair<std::shared_ptr<NetFd>, Error> new_fd(int s, bool tcp) {
   auto f = std::make_shared<NetFd>();
   f->sysfd = s;
   f->pd = pd;
+  mpg::detail::netpoll_set_hint(pd, &f->state);
   f->run_id = mpg::detail::netpoll_run_id();
   f->tcp = tcp;
   return {std::move(f), Error{}};

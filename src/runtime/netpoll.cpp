@@ -211,6 +211,7 @@ PollDesc* netpoll_open_notify(int fd, NotifyFn notify, void* arg, PollDesc** pub
   pd->rd.store(0, std::memory_order_relaxed);
   pd->wd.store(0, std::memory_order_relaxed);
   pd->rseq = pd->wseq = 0;
+  pd->hint.store(nullptr, std::memory_order_relaxed);
   pd->notify = notify;  // before the add: its first event may come at once (still under the lock)
   pd->notify_arg = arg;
   if (publish) *publish = pd;
@@ -332,7 +333,10 @@ G* netpoll(std::int64_t delay_ns, int* n) {
       if (hup) pd->hup.store(true, std::memory_order_relaxed);
       if (r & (poll::kReadable | poll::kHangup | poll::kError)) {
         if (pd->notify) pd->notify(pd->notify_arg, hup, list);
-        else list.push(unblock(pd->rg, true));
+        else if (G* g = unblock(pd->rg, true)) {
+          if (const void* h = pd->hint.load(std::memory_order_relaxed)) __builtin_prefetch(h, 1);
+          list.push(g);
+        }
       }
       if (r & (poll::kWritable | poll::kHangup | poll::kError)) list.push(unblock(pd->wg, true));
     }
