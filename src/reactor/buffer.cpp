@@ -56,6 +56,10 @@ ssize_t Buffer::read_from(int fd, std::span<char> scratch, std::size_t max) {
   // otherwise they land in the loop's scratch and are copied behind the live bytes (a copy of
   // a request's few hundred bytes is cheaper than the iovec).
   if (tail >= max || tail >= kDirectBytes || scratch.empty()) {
+    if (tail == 0) {  // full, and no scratch: make room (a read of 0 bytes would look like EOF)
+      ensure_writable(max < kInitialBytes ? max : kInitialBytes);
+      tail = data_.size() - write_;
+    }
     ssize_t n = ::read(fd, data_.data() + write_, tail < max ? tail : max);
     if (n > 0) write_ += static_cast<std::size_t>(n);
     return n;

@@ -89,4 +89,15 @@ TEST(Buffer, DirectReadIntoARoomyTailAndEof) {
   EXPECT_EQ(b.view(), msg);
 }
 
+TEST(Buffer, AFullBufferWithoutScratchGrowsInsteadOfReportingEof) {
+  SocketPair sp;
+  Buffer b;
+  std::string first = pattern(Buffer::kInitialBytes, 2);
+  b.append(first);  // exactly full: no free tail
+  ASSERT_EQ(b.capacity(), b.readable());
+  sp.put("more");
+  ASSERT_EQ(b.read_from(sp.fd[0], std::span<char>(), 64 * 1024), 4);
+  EXPECT_EQ(b.view(), first + "more");
+}
+
 }  // namespace
