@@ -355,7 +355,8 @@ void inject_glist(G* list, int n) {
   if (!list) return;
   for (G* g = list; g; g = g->schedlink) {
     g->set_status(GStatus::Waiting, GStatus::Runnable);
-    g->io_woken.store(true, std::memory_order_relaxed);
+    // A G that parked mid-stack (not one spawn_polled made: it starts at its stack's top).
+    if (g->started) g->io_woken.store(true, std::memory_order_relaxed);
   }
   M* m = current_m();
   P* p = m ? m->p : nullptr;
