@@ -127,15 +127,14 @@ Error wait(NetFd* f, char mode) {
 // new_fd: wraps a connected or listening non-blocking socket, registered with the netpoller.
 std::pair<std::shared_ptr<NetFd>, Error> new_fd(int s, bool tcp) {
   int err = 0;
-  mpg::detail::PollDesc* pd = mpg::detail::netpoll_open(s, &err);
+  auto f = std::make_shared<NetFd>();
+  mpg::detail::PollDesc* pd = mpg::detail::netpoll_open(s, &err, &f->state);
   if (!pd) {
     ::close(s);
     return {nullptr, Error::from_errno(err)};
   }
-  auto f = std::make_shared<NetFd>();
   f->sysfd = s;
   f->pd = pd;
-  mpg::detail::netpoll_set_hint(pd, &f->state);
   f->run_id = mpg::detail::netpoll_run_id();
   f->tcp = tcp;
   return {std::move(f), Error{}};

@@ -72,6 +72,7 @@ struct TcpServer::Impl {
 
 TcpServer::TcpServer(ServerConfig config, ServerCallbacks callbacks) : impl_(std::make_unique<Impl>()) {
   impl_->cfg = std::move(config);
+  if (impl_->cfg.read_budget == 0) impl_->cfg.read_budget = 1;  // a read of 0 bytes would look like EOF
   impl_->cb = std::move(callbacks);
 }
 

@@ -197,7 +197,9 @@ void GList::push(G* g) {
   ++n;
 }
 
-PollDesc* netpoll_open(int fd, int* err) { return netpoll_open_notify(fd, nullptr, nullptr, nullptr, err); }
+PollDesc* netpoll_open(int fd, int* err, const void* hint) {
+  return netpoll_open_notify(fd, nullptr, const_cast<void*>(hint), nullptr, err);
+}
 
 PollDesc* netpoll_open_notify(int fd, NotifyFn notify, void* arg, PollDesc** publish, int* err) {
   Netpoll* np = np_ensure();
@@ -211,7 +213,6 @@ PollDesc* netpoll_open_notify(int fd, NotifyFn notify, void* arg, PollDesc** pub
   pd->rd.store(0, std::memory_order_relaxed);
   pd->wd.store(0, std::memory_order_relaxed);
   pd->rseq = pd->wseq = 0;
-  pd->hint.store(nullptr, std::memory_order_relaxed);
   pd->notify = notify;  // before the add: its first event may come at once (still under the lock)
   pd->notify_arg = arg;
   if (publish) *publish = pd;
@@ -334,7 +335,7 @@ G* netpoll(std::int64_t delay_ns, int* n) {
       if (r & (poll::kReadable | poll::kHangup | poll::kError)) {
         if (pd->notify) pd->notify(pd->notify_arg, hup, list);
         else if (G* g = unblock(pd->rg, true)) {
-          if (const void* h = pd->hint.load(std::memory_order_relaxed)) __builtin_prefetch(h, 1);
+          if (pd->notify_arg) __builtin_prefetch(pd->notify_arg, 1);  // the hint (PollDesc)
           list.push(g);
         }
       }

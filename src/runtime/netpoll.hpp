@@ -70,17 +70,17 @@ struct PollDesc {
   TimerNode rt, wt;                       // deadline timers (fire -> deadline_fire)
   std::uint64_t rseq = 0, wseq = 0;       // the seq each timer was armed with (0: not armed)
   NotifyFn notify = nullptr;              // set: read readiness calls it (no read wait slot)
+  // notify_arg: notify's argument; without notify, a hint: memory the reader touches first when
+  // it wakes (net's NetFd: its reference count and lock), which the poller prefetches as it
+  // readies the reader, so the miss overlaps the poll's other work instead of stalling the woken
+  // G (docs/net.md). One word for both: a PollDesc per connection stays 200 bytes.
   void* notify_arg = nullptr;
-  // hint: memory the reader touches first when it wakes (net's NetFd: its reference count and
-  // lock). The poller prefetches it as it readies the reader, so the miss overlaps the poll's
-  // other work instead of stalling the woken G (docs/net.md). Only a hint; nullptr: none.
-  std::atomic<const void*> hint{nullptr};
   PollDesc* next_free = nullptr;
 };
 
 // netpoll_open: registers fd (non-blocking already) and returns its PollDesc, or nullptr with
 // *err = errno.
-PollDesc* netpoll_open(int fd, int* err);
+PollDesc* netpoll_open(int fd, int* err, const void* hint = nullptr);  // hint: see notify_arg
 // netpoll_open_notify: registers fd so that read readiness calls notify(arg, ...) instead of
 // waking a goroutine parked in the read slot (the write slot works as usual). The event-loop
 // way to use the netpoller: nobody waits for a read, and each descriptor so registered counts as
@@ -96,8 +96,6 @@ void netpoll_go(GList& out, F&& f, const std::source_location& where = std::sour
   ClosureFns fns = place_closure(s, std::forward<F>(f));
   spawn_polled(s.g, fns, where, out);
 }
-// netpoll_set_hint: sets pd->hint (see PollDesc).
-inline void netpoll_set_hint(PollDesc* pd, const void* p) { pd->hint.store(p, std::memory_order_relaxed); }
 // netpoll_close: unregisters and returns pd to the pool. The caller evicted it first and no
 // goroutine waits on it; the caller closes the fd afterwards.
 void netpoll_close(PollDesc* pd);

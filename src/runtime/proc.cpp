@@ -274,6 +274,7 @@ static void spawn_init(G* g, const ClosureFns& fns, const std::source_location& 
   g->created_at = where;
   g->started = false;
   g->preempt.store(false, std::memory_order_relaxed);  // a fresh G: nobody else reads it yet
+  g->io_woken.store(false, std::memory_order_relaxed);
   // lowwater is already the stack's top: g_carve and gfput leave it so. A fresh context writes
   // nothing to the stack (context.hpp), so a spawn with a small closure writes the G's first
   // two cache lines and nothing else.

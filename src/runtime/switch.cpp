@@ -58,9 +58,14 @@ static void begin_run(M* m, P* p, G* g, bool inherit) {
     __builtin_prefetch(next);
     // Racy by design (a thief may be running `next`): relaxed atomic reads, paired with the
     // relaxed atomic writes of ctx and io_woken, so the race is defined and TSan-clean.
-    const char* sp = static_cast<const char*>(context_sp(__atomic_load_n(&next->ctx, __ATOMIC_RELAXED)));
+    // Addresses as integers: the lines around sp may lie outside the stack (a prefetch never
+    // faults), and pointer arithmetic there would be undefined. Read intent: if a thief runs
+    // `next` already, its lines stay where they are.
+    const void* sp = context_sp(__atomic_load_n(&next->ctx, __ATOMIC_RELAXED));
     if (next->io_woken.load(std::memory_order_relaxed)) {
-      for (int i = -kWarmBelow; i < kWarmAbove; i++) __builtin_prefetch(sp + i * 64, 1);
+      auto a = reinterpret_cast<std::uintptr_t>(sp);
+      for (int i = -kWarmBelow; i < kWarmAbove; i++)
+        __builtin_prefetch(reinterpret_cast<const void*>(a + static_cast<std::uintptr_t>(std::intptr_t{i} * 64)));
     } else {
       __builtin_prefetch(sp);
     }

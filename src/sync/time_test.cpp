@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <optional>
 #include <vector>
 
@@ -446,7 +447,7 @@ TEST(TimerUnderLoad, ManyTimersFireInDeadlineOrder) {
       int early = 0, inversions = 0, missing = 0;
       mpg::run(
           [&] {
-            Rng r{std::uint64_t(procs) * 31 + 7};
+            Rng r{std::uint64_t(procs) * 31 + 7 + std::uint64_t(attempt) * 1009};
             struct T {
               Clock::time_point deadline;
               Clock::time_point fired;
@@ -507,8 +508,12 @@ TEST(TimerUnderLoad, ManyTimersFireInDeadlineOrder) {
             }
           },
           mpg::Config{.procs = procs});
-      EXPECT_EQ(missing, 0) << "procs=" << procs;
-      EXPECT_EQ(early, 0) << "procs=" << procs;
+      EXPECT_EQ(missing, 0) << "procs=" << procs << ", attempt " << attempt;
+      EXPECT_EQ(early, 0) << "procs=" << procs << ", attempt " << attempt;
+      if (inversions > 0 && attempt < 3) {  // said, so that a rare order bug leaves a trace
+        std::fprintf(stderr, "ManyTimersFireInDeadlineOrder: %d inversions at procs=%d, attempt %d: again\n",
+                     inversions, procs, attempt);
+      }
       if (inversions == 0 || attempt == 3) {
         EXPECT_EQ(inversions, 0) << "procs=" << procs << ", attempt " << attempt;
         break;

@@ -34,9 +34,9 @@ class Buffer {
   void append(std::string_view s) { append(s.data(), s.size()); }
   void append(const void* p, std::size_t n);
 
-  // read_from: one read(2) of at most `max` bytes from `fd`: into the free tail when it has
-  // kDirectBytes or `max`, else into `scratch` and then appended. Returns bytes read, 0 on EOF,
-  // -1 with errno set.
+  // read_from: one read(2) of at most `max` (>= 1) bytes from `fd`: into the free tail when it
+  // has kDirectBytes or `max` or `scratch` is empty (the buffer grows first if it is full), else
+  // into `scratch` and then appended. Returns bytes read, 0 on EOF, -1 with errno set.
   ssize_t read_from(int fd, std::span<char> scratch, std::size_t max);
   // release_storage / adopt_storage: an empty buffer hands its memory back (to its loop's spare
   // list: an idle connection then holds none) and takes some again before the next read.

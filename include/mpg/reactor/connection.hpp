@@ -47,7 +47,7 @@ class ConnHandle {
 class Connection {
  public:
   // State: who holds the Connection and what it still does.
-  enum class State {
+  enum class State : std::uint8_t {  // one byte: user_data_ fits beside it (no size growth)
     kOpen,        // in the worker's table; reads (unless paused) and writes
     kDraining,    // in the table; no more reads; closes once the output queue is written
     kHalfClosed,  // in the table; FIN sent; discards input until the peer's FIN

@@ -30,7 +30,7 @@ struct ServerConfig {
   bool edge_triggered = false;
 
   // read_budget: bytes one connection may read per dispatch, so one fast sender cannot starve
-  // the other connections of its loop; 64 KiB is a socket buffer's worth.
+  // the other connections of its loop; 64 KiB is a socket buffer's worth (0 is taken as 1).
   std::size_t read_budget = 64 * 1024;
   // high_water: queued output above which the server stops reading from that peer and calls
   // on_high_water; 1 MiB keeps 1,000 stalled peers under 1 GiB.
