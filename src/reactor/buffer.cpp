@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace mpg::reactor {
@@ -57,15 +58,14 @@ ssize_t Buffer::read_from(int fd, std::span<char> scratch, std::size_t max) {
   // a request's few hundred bytes is cheaper than the iovec).
   if (tail >= max || tail >= kDirectBytes || scratch.empty()) {
     if (tail == 0) {  // full, and no scratch: make room (a read of 0 bytes would look like EOF)
-      ensure_writable(max < kInitialBytes ? max : kInitialBytes);
+      ensure_writable(std::min(max, kInitialBytes));
       tail = data_.size() - write_;
     }
-    ssize_t n = ::read(fd, data_.data() + write_, tail < max ? tail : max);
+    ssize_t n = ::read(fd, data_.data() + write_, std::min(tail, max));
     if (n > 0) write_ += static_cast<std::size_t>(n);
     return n;
   }
-  std::size_t want = scratch.size() < max ? scratch.size() : max;
-  ssize_t n = ::read(fd, scratch.data(), want);
+  ssize_t n = ::read(fd, scratch.data(), std::min(scratch.size(), max));
   if (n > 0) append(scratch.data(), static_cast<std::size_t>(n));
   return n;
 }

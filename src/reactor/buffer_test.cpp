@@ -10,25 +10,25 @@
 #include <string>
 #include <vector>
 
+#include "mpg/poll/unique_fd.hpp"
+#include "reactor/test_net.hpp"
+
 namespace {
 
 using mpg::reactor::Buffer;
+using mpg::reactor::testnet::write_all;
 
+// SocketPair: fd[0] reads (non-blocking, as a loop's sockets), put() writes to fd[1].
 struct SocketPair {
-  int fd[2] = {-1, -1};
-  SocketPair() { EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fd), 0); }
-  ~SocketPair() {
-    for (int f : fd)
-      if (f >= 0) ::close(f);
+  mpg::poll::UniqueFd fd[2];
+  SocketPair() {
+    int s[2] = {-1, -1};
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s), 0);
+    fd[0] = mpg::poll::UniqueFd(s[0]);
+    fd[1] = mpg::poll::UniqueFd(s[1]);
   }
-  void put(const std::string& s) const {
-    std::size_t off = 0;
-    while (off < s.size()) {
-      ssize_t n = ::write(fd[1], s.data() + off, s.size() - off);
-      ASSERT_GT(n, 0);
-      off += static_cast<std::size_t>(n);
-    }
-  }
+  int rd() const { return fd[0].get(); }
+  void put(const std::string& s) const { ASSERT_TRUE(write_all(fd[1].get(), s)); }
 };
 
 std::string pattern(std::size_t n, std::size_t seed) {
@@ -46,7 +46,7 @@ TEST(Buffer, SmallReadsLandBehindTheLiveBytes) {
     std::string piece = pattern(100, i);
     sp.put(piece);
     want += piece;
-    ASSERT_EQ(b.read_from(sp.fd[0], scratch, 64 * 1024), 100);
+    ASSERT_EQ(b.read_from(sp.rd(), scratch, 64 * 1024), 100);
     if (i % 3 == 0) {  // consume a prefix now and then: the live bytes move down, order kept
       b.retrieve(10);
       want.erase(0, 10);
@@ -62,13 +62,13 @@ TEST(Buffer, ABurstIsOneReadAndTheBudgetHolds) {
   std::string burst = pattern(50 * 1024, 3);
   sp.put(burst);
   // The empty buffer's tail is small: the burst lands in the scratch, in one call, up to the budget.
-  ASSERT_EQ(b.read_from(sp.fd[0], scratch, 30 * 1024), 30 * 1024);
+  ASSERT_EQ(b.read_from(sp.rd(), scratch, 30 * 1024), 30 * 1024);
   EXPECT_EQ(b.view(), burst.substr(0, 30 * 1024));
   // The buffer is full now: the rest comes through the scratch again and is appended.
-  ASSERT_EQ(b.read_from(sp.fd[0], scratch, 64 * 1024), 20 * 1024);
+  ASSERT_EQ(b.read_from(sp.rd(), scratch, 64 * 1024), 20 * 1024);
   EXPECT_EQ(b.view(), burst);
   errno = 0;
-  EXPECT_EQ(b.read_from(sp.fd[0], scratch, 64 * 1024), -1);
+  EXPECT_EQ(b.read_from(sp.rd(), scratch, 64 * 1024), -1);
   EXPECT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK);
   EXPECT_EQ(b.view(), burst);  // a failed read changes nothing
 }
@@ -82,10 +82,10 @@ TEST(Buffer, DirectReadIntoARoomyTailAndEof) {
   ASSERT_GE(b.capacity(), Buffer::kDirectBytes);
   std::string msg = pattern(5000, 9);
   sp.put(msg);
-  ::shutdown(sp.fd[1], SHUT_WR);
-  ASSERT_EQ(b.read_from(sp.fd[0], std::span<char>(), 64 * 1024), 5000);  // no scratch needed
+  ::shutdown(sp.fd[1].get(), SHUT_WR);
+  ASSERT_EQ(b.read_from(sp.rd(), std::span<char>(), 64 * 1024), 5000);  // no scratch needed
   EXPECT_EQ(b.view(), msg);
-  EXPECT_EQ(b.read_from(sp.fd[0], scratch, 64 * 1024), 0);  // EOF
+  EXPECT_EQ(b.read_from(sp.rd(), scratch, 64 * 1024), 0);  // EOF
   EXPECT_EQ(b.view(), msg);
 }
 
@@ -96,7 +96,7 @@ TEST(Buffer, AFullBufferWithoutScratchGrowsInsteadOfReportingEof) {
   b.append(first);  // exactly full: no free tail
   ASSERT_EQ(b.capacity(), b.readable());
   sp.put("more");
-  ASSERT_EQ(b.read_from(sp.fd[0], std::span<char>(), 64 * 1024), 4);
+  ASSERT_EQ(b.read_from(sp.rd(), std::span<char>(), 64 * 1024), 4);
   EXPECT_EQ(b.view(), first + "more");
 }
 

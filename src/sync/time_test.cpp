@@ -428,96 +428,113 @@ TEST(TimerUnderLoad, FiresWhileGoroutinesFloodAChannel) {
   }
 }
 
+// OrderCounts: what one run of many timers and many sleepers saw (see the test below).
+struct OrderCounts {
+  int early = 0, inversions = 0, missing = 0;
+};
+
+// inversions_in: sorted by when they fired, how many have a deadline clearly (by more than
+// slack) earlier than one that fired before them.
+template <class V, class Fired>
+int inversions_in(V& v, Fired fired, Clock::duration slack) {
+  std::sort(v.begin(), v.end(), [&](const auto& a, const auto& b) { return fired(a) < fired(b); });
+  int inversions = 0;
+  Clock::time_point max_deadline{};
+  for (auto& x : v) {
+    if (x.deadline + slack < max_deadline) inversions++;
+    max_deadline = std::max(max_deadline, x.deadline);
+  }
+  return inversions;
+}
+
+// timers_and_sleepers: n Timers, then n sleeping goroutines, with random durations of 1-51 ms,
+// at `procs`; counts the early, missing and out-of-order fires.
+OrderCounts timers_and_sleepers(int procs, int n, Clock::duration slack, std::uint64_t seed) {
+  OrderCounts c;
+  mpg::run(
+      [&] {
+        Rng r{seed};
+        struct T {
+          Clock::time_point deadline;
+          Clock::time_point fired;
+          std::unique_ptr<mpg::Timer> timer;
+        };
+        std::vector<T> ts(static_cast<std::size_t>(n));
+        for (auto& t : ts) {
+          auto d = std::chrono::microseconds(1000 + r.below(50000));
+          t.deadline = Clock::now() + d;
+          t.timer = std::make_unique<mpg::Timer>(d);
+        }
+        // Collect each timer's value in its own goroutine.
+        mpg::WaitGroup wg;
+        for (auto& t : ts) {
+          wg.add(1);
+          mpg::go([&wg, &t] {
+            auto v = t.timer->C.recv();
+            if (v) t.fired = *v;
+            wg.done();
+          });
+        }
+        wg.wait();
+        for (auto& t : ts) {
+          if (t.fired == Clock::time_point{}) c.missing++;
+          else if (t.fired < t.deadline) c.early++;
+        }
+        // Fired in deadline order: no timer fired before one whose deadline is clearly earlier.
+        c.inversions += inversions_in(ts, [](const T& t) { return t.fired; }, slack);
+
+        // Sleepers: the same with goroutines sleeping random durations.
+        struct S {
+          Clock::time_point deadline, woke;
+        };
+        std::vector<S> ss(static_cast<std::size_t>(n));
+        for (auto& s : ss) {
+          auto d = std::chrono::microseconds(1000 + r.below(50000));
+          s.deadline = Clock::now() + d;
+          wg.add(1);
+          mpg::go([&wg, &s] {
+            mpg::sleep_until(s.deadline);
+            s.woke = Clock::now();
+            wg.done();
+          });
+        }
+        wg.wait();
+        for (auto& s : ss)
+          if (s.woke < s.deadline) c.early++;
+        c.inversions += inversions_in(ss, [](const S& s) { return s.woke; }, slack);
+      },
+      mpg::Config{.procs = procs});
+  return c;
+}
+
 // Invariant: many timers with random durations fire in the order of their deadlines (within
 // scheduling slack), each no earlier than its deadline; likewise many sleeping goroutines.
 // The slack is 5 ms. (Regression: at procs 2 and 4 on 2 CPUs, bursts of due timers ran 3-6 ms
 // late when the P holding them had just been handed to an M the OS had not scheduled yet; the
 // woken timer poller now runs every P's due timers itself.)
+// Early and missing fires are never excusable; an inversion can be the machine's doing. When
+// the OS deschedules an M for longer than the slack (ctest -j2, a CPU hog), its timer check
+// comes late: the sleepers it then wakes together run in runnext order (the last woken first,
+// as in Go), and another P may fire its own timers meanwhile. A broken order shows on every
+// attempt, load does not: an attempt with inversions is repeated, up to three in all (one
+// failure in 50 runs beside a two-core CPU hog before this).
 TEST(TimerUnderLoad, ManyTimersFireInDeadlineOrder) {
   const int n = int(max_live(400));
   const auto order_slack = under_sanitizer() ? 50ms : 5ms;
-  // Early and missing fires are never excusable; an inversion can be the machine's doing. When
-  // the OS deschedules an M for longer than the slack (ctest -j2, a CPU hog), its timer check
-  // comes late: the sleepers it then wakes together run in runnext order (the last woken first,
-  // as in Go), and another P may fire its own timers meanwhile. A broken order shows on every
-  // attempt, load does not: an attempt with inversions is repeated, up to three in all (one
-  // failure in 50 runs beside a two-core CPU hog before this).
+  constexpr int kAttempts = 3;
   for (int procs : {1, 2, 4}) {
     for (int attempt = 1;; ++attempt) {
-      int early = 0, inversions = 0, missing = 0;
-      mpg::run(
-          [&] {
-            Rng r{std::uint64_t(procs) * 31 + 7 + std::uint64_t(attempt) * 1009};
-            struct T {
-              Clock::time_point deadline;
-              Clock::time_point fired;
-              std::unique_ptr<mpg::Timer> timer;
-            };
-            std::vector<T> ts(static_cast<std::size_t>(n));
-            for (auto& t : ts) {
-              auto d = std::chrono::microseconds(1000 + r.below(50000));
-              t.deadline = Clock::now() + d;
-              t.timer = std::make_unique<mpg::Timer>(d);
-            }
-            // Collect each timer's value in its own goroutine.
-            mpg::WaitGroup wg;
-            for (auto& t : ts) {
-              wg.add(1);
-              mpg::go([&wg, &t] {
-                auto v = t.timer->C.recv();
-                if (v) t.fired = *v;
-                wg.done();
-              });
-            }
-            wg.wait();
-            for (auto& t : ts) {
-              if (t.fired == Clock::time_point{}) missing++;
-              else if (t.fired < t.deadline) early++;
-            }
-            std::sort(ts.begin(), ts.end(), [](const T& a, const T& b) { return a.fired < b.fired; });
-            // Fired in deadline order: no timer fired before one whose deadline is clearly earlier.
-            Clock::time_point max_deadline{};
-            for (auto& t : ts) {
-              if (t.deadline + order_slack < max_deadline) inversions++;
-              max_deadline = std::max(max_deadline, t.deadline);
-            }
-
-            // Sleepers: the same with goroutines sleeping random durations.
-            struct S {
-              Clock::time_point deadline, woke;
-            };
-            std::vector<S> ss(static_cast<std::size_t>(n));
-            for (auto& s : ss) {
-              auto d = std::chrono::microseconds(1000 + r.below(50000));
-              s.deadline = Clock::now() + d;
-              wg.add(1);
-              mpg::go([&wg, &s] {
-                mpg::sleep_until(s.deadline);
-                s.woke = Clock::now();
-                wg.done();
-              });
-            }
-            wg.wait();
-            for (auto& s : ss)
-              if (s.woke < s.deadline) early++;
-            std::sort(ss.begin(), ss.end(), [](const S& a, const S& b) { return a.woke < b.woke; });
-            max_deadline = {};
-            for (auto& s : ss) {
-              if (s.deadline + order_slack < max_deadline) inversions++;
-              max_deadline = std::max(max_deadline, s.deadline);
-            }
-          },
-          mpg::Config{.procs = procs});
-      EXPECT_EQ(missing, 0) << "procs=" << procs << ", attempt " << attempt;
-      EXPECT_EQ(early, 0) << "procs=" << procs << ", attempt " << attempt;
-      if (inversions > 0 && attempt < 3) {  // said, so that a rare order bug leaves a trace
-        std::fprintf(stderr, "ManyTimersFireInDeadlineOrder: %d inversions at procs=%d, attempt %d: again\n",
-                     inversions, procs, attempt);
-      }
-      if (inversions == 0 || attempt == 3) {
-        EXPECT_EQ(inversions, 0) << "procs=" << procs << ", attempt " << attempt;
+      OrderCounts c = timers_and_sleepers(procs, n, order_slack,
+                                          std::uint64_t(procs) * 31 + 7 + std::uint64_t(attempt) * 1009);
+      EXPECT_EQ(c.missing, 0) << "procs=" << procs << ", attempt " << attempt;
+      EXPECT_EQ(c.early, 0) << "procs=" << procs << ", attempt " << attempt;
+      if (c.inversions == 0 || attempt == kAttempts) {
+        EXPECT_EQ(c.inversions, 0) << "procs=" << procs << ", attempt " << attempt;
         break;
       }
+      // Said, so that a rare order bug leaves a trace.
+      std::fprintf(stderr, "ManyTimersFireInDeadlineOrder: %d inversions at procs=%d, attempt %d: again\n",
+                   c.inversions, procs, attempt);
     }
   }
 }
