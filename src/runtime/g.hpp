@@ -67,7 +67,8 @@ struct alignas(64) G {
   bool stack_released = false;   // pooled, and its stack below the top page given back (gfree_scavenge)
   bool default_stack = false;    // stack.size is the run's default (set when carved; read when pooled)
   // io_woken: a started G made runnable by the netpoller (inject_glist), cleared when it runs: it
-  // waited for I/O, so its stack is likely out of cache, and begin_run warms more of it.
+  // waited for I/O, and begin_run, starting it, warms the stack of the G queued after it by this
+  // one's depth (a poll readies a batch; their stacks are likely out of cache).
   std::atomic<bool> io_woken{false};
   std::uint32_t nopreempt = 0;   // mpg::NoPreempt depth: refuse asynchronous preemption
   std::uint32_t syscall_depth = 0;  // nesting of mpg::blocking (owner: the G)
