@@ -207,6 +207,38 @@ TEST(Net, ReadDeadlineFiresOnTimeAndCanBeMoved) {
   });
 }
 
+// PollDescs are pooled with their deadline timers (made by a descriptor's first deadline, kept
+// through the pool): a deadline armed when its Conn closed must never time out the next user of
+// the descriptor, and a reused descriptor's deadlines must still fire.
+TEST(Net, DeadlineOfAClosedConnNeverReachesTheNextUserOfItsDescriptor) {
+  mpg::run([] {
+    constexpr int kPairs = 20;
+    for (int i = 0; i < kPairs; i++) {
+      auto [c, s] = connected_pair();
+      c.set_read_deadline(in(20ms));  // armed, then closed before it fires
+      s.set_write_deadline(in(20ms));
+      c.close();
+      s.close();
+    }
+    std::vector<std::pair<Conn, Conn>> pairs;  // the pool hands those descriptors out again
+    for (int i = 0; i < kPairs; i++) pairs.push_back(connected_pair());
+    mpg::sleep_for(40ms);  // past every old deadline
+    char b[1];
+    for (auto& [c, s] : pairs) {
+      ASSERT_FALSE(s.write("x", 1).err);
+      auto r = c.read(b, 1);
+      EXPECT_FALSE(r.err) << r.err.message();
+      EXPECT_EQ(r.n, 1u);
+    }
+    for (auto& [c, s] : pairs) c.set_read_deadline(in(20ms));
+    for (auto& [c, s] : pairs) EXPECT_EQ(c.read(b, 1).err.code, Errc::Timeout);
+    for (auto& [c, s] : pairs) {
+      c.close();
+      s.close();
+    }
+  });
+}
+
 TEST(Net, WriteDeadlineStopsABlockedWriterWithPartialCount) {
   mpg::run([] {
     auto [c, s] = connected_pair();

@@ -55,8 +55,6 @@ PollDesc* desc_alloc(Netpoll* np) {  // np->lock held
     auto chunk = std::make_unique<PollDesc[]>(kDescChunk);
     for (int i = 0; i < kDescChunk; i++) {
       PollDesc* pd = &chunk[std::size_t(i)];
-      pd->rt.fire = pd->wt.fire = &deadline_fire;
-      pd->rt.arg = pd->wt.arg = pd;
       pd->next_free = np->free;
       np->free = pd;
     }
@@ -150,11 +148,12 @@ void wake_waiters(G* gr, G* gw) {
 
 void deadline_fire(TimerNode* n, std::uint64_t seq) {
   auto* pd = static_cast<PollDesc*>(n->arg);
-  bool read = n == &pd->rt;
   G* g = nullptr;
   {
     std::lock_guard<Lock> lk(pd->lock);
-    std::uint64_t& armed = read ? pd->rseq : pd->wseq;
+    PollTimers* ts = pd->timers.get();  // set before n was first armed, never reset
+    bool read = n == &ts->rt;
+    std::uint64_t& armed = read ? ts->rseq : ts->wseq;
     if (armed != seq) return;  // the deadline moved (or the descriptor closed) meanwhile
     armed = 0;
     (read ? pd->rd : pd->wd).store(-1, std::memory_order_release);
@@ -168,17 +167,25 @@ void deadline_fire(TimerNode* n, std::uint64_t seq) {
 
 // set_one: one direction of netpoll_set_deadline; pd->lock held. Returns a G to wake.
 G* set_one(PollDesc* pd, std::int64_t d, bool read) {
-  std::atomic<std::int64_t>& dl = read ? pd->rd : pd->wd;
-  TimerNode& t = read ? pd->rt : pd->wt;
-  std::uint64_t& armed = read ? pd->rseq : pd->wseq;
-  dl.store(d, std::memory_order_release);
-  if (armed) {
-    timer_stop(&t);
-    armed = 0;
+  (read ? pd->rd : pd->wd).store(d, std::memory_order_release);
+  PollTimers* ts = pd->timers.get();
+  if (!ts && d > 0) {
+    pd->timers = std::make_unique<PollTimers>();
+    ts = pd->timers.get();
+    ts->rt.fire = ts->wt.fire = &deadline_fire;
+    ts->rt.arg = ts->wt.arg = pd;
   }
-  if (d > 0) {
-    armed = t.next_seq();
-    timer_arm(&t, d);
+  if (ts) {
+    TimerNode& t = read ? ts->rt : ts->wt;
+    std::uint64_t& armed = read ? ts->rseq : ts->wseq;
+    if (armed) {
+      timer_stop(&t);
+      armed = 0;
+    }
+    if (d > 0) {
+      armed = t.next_seq();
+      timer_arm(&t, d);
+    }
   }
   return d < 0 ? unblock(read ? pd->rg : pd->wg, false) : nullptr;
 }
@@ -212,7 +219,7 @@ PollDesc* netpoll_open_notify(int fd, NotifyFn notify, void* arg, PollDesc** pub
   pd->hup.store(false, std::memory_order_relaxed);
   pd->rd.store(0, std::memory_order_relaxed);
   pd->wd.store(0, std::memory_order_relaxed);
-  pd->rseq = pd->wseq = 0;
+  if (PollTimers* ts = pd->timers.get()) ts->rseq = ts->wseq = 0;  // stopped by the last evict
   pd->notify = notify;  // before the add: its first event may come at once (still under the lock)
   pd->notify_arg = arg;
   if (publish) *publish = pd;
@@ -286,9 +293,11 @@ void netpoll_evict(PollDesc* pd) {
   {
     std::lock_guard<Lock> lk(pd->lock);
     pd->closing.store(true, std::memory_order_release);
-    if (pd->rseq) timer_stop(&pd->rt);
-    if (pd->wseq) timer_stop(&pd->wt);
-    pd->rseq = pd->wseq = 0;
+    if (PollTimers* ts = pd->timers.get()) {
+      if (ts->rseq) timer_stop(&ts->rt);
+      if (ts->wseq) timer_stop(&ts->wt);
+      ts->rseq = ts->wseq = 0;
+    }
     gr = unblock(pd->rg, false);
     gw = unblock(pd->wg, false);
   }

@@ -25,6 +25,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
 #include <source_location>
 #include <utility>
@@ -57,26 +58,35 @@ enum class PollErr : std::uint8_t { None, Closing, Timeout };
 
 // PollDesc: the netpoller's state of one descriptor. Pooled for the run; never freed while it
 // runs (late timer callbacks and events may still look at a retired one, and must find it sane).
+// PollTimers: a descriptor's deadline timers and the seq each was armed with (0: not armed).
+// Made by the descriptor's first deadline and kept with it through the pool: an event-loop
+// server's descriptors (the hybrid's) never have a deadline, and the two nodes were more than
+// half of a PollDesc (112 of 200 bytes) per connection (docs/net.md).
+struct PollTimers {
+  TimerNode rt, wt;                       // fire -> deadline_fire
+  std::uint64_t rseq = 0, wseq = 0;
+};
+
 struct PollDesc {
   static constexpr std::uintptr_t kNil = 0, kReady = 1, kWait = 2;
   int fd = -1;
   std::atomic<std::uintptr_t> rg{kNil}, wg{kNil};
-  Lock lock;                              // guards the deadline timers and seqs, and closing's writes
+  Lock lock;                              // guards timers, and closing's writes
   std::atomic<bool> closing{false};
   // hup: an event reported the peer's shutdown or an error (EPOLLRDHUP, EPOLLHUP, EPOLLERR); set
   // before the readiness it came with is published, so a reader that consumed that readiness sees it.
   std::atomic<bool> hup{false};
   std::atomic<std::int64_t> rd{0}, wd{0};  // deadline: 0 none, < 0 expired, else nanotime
-  TimerNode rt, wt;                       // deadline timers (fire -> deadline_fire)
-  std::uint64_t rseq = 0, wseq = 0;       // the seq each timer was armed with (0: not armed)
+  std::unique_ptr<PollTimers> timers;     // (lock) null until the first deadline; never reset
   NotifyFn notify = nullptr;              // set: read readiness calls it (no read wait slot)
   // notify_arg: notify's argument; without notify, a hint: memory the reader touches first when
   // it wakes (net's NetFd: its reference count and lock), which the poller prefetches as it
   // readies the reader, so the miss overlaps the poll's other work instead of stalling the woken
-  // G (docs/net.md). One word for both: a PollDesc per connection stays 200 bytes.
+  // G (docs/net.md). One word for both: a PollDesc is 96 bytes per connection.
   void* notify_arg = nullptr;
   PollDesc* next_free = nullptr;
 };
+static_assert(sizeof(PollDesc) <= 96, "a PollDesc per connection: keep it small (docs/net.md)");
 
 // netpoll_open: registers fd (non-blocking already) and returns its PollDesc, or nullptr with
 // *err = errno.
