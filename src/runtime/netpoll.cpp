@@ -190,6 +190,21 @@ G* set_one(PollDesc* pd, std::int64_t d, bool read) {
   return d < 0 ? unblock(read ? pd->rg : pd->wg, false) : nullptr;
 }
 
+// stop_timers_locked: disarms pd's deadline timers (pd->lock held). A fire already running
+// waits for the lock and then finds its seq no longer armed.
+void stop_timers_locked(PollDesc* pd) {
+  if (PollTimers* ts = pd->timers.get()) {
+    if (ts->rseq) timer_stop(&ts->rt);
+    if (ts->wseq) timer_stop(&ts->wt);
+    ts->rseq = ts->wseq = 0;
+  }
+}
+
+void stop_timers(PollDesc* pd) {
+  std::lock_guard<Lock> lk(pd->lock);
+  stop_timers_locked(pd);
+}
+
 }  // namespace
 
 void (*netpoll_test_hook)() = nullptr;
@@ -219,7 +234,6 @@ PollDesc* netpoll_open_notify(int fd, NotifyFn notify, void* arg, PollDesc** pub
   pd->hup.store(false, std::memory_order_relaxed);
   pd->rd.store(0, std::memory_order_relaxed);
   pd->wd.store(0, std::memory_order_relaxed);
-  if (PollTimers* ts = pd->timers.get()) ts->rseq = ts->wseq = 0;  // stopped by the last evict
   pd->notify = notify;  // before the add: its first event may come at once (still under the lock)
   pd->notify_arg = arg;
   if (publish) *publish = pd;
@@ -241,6 +255,7 @@ PollDesc* netpoll_open_notify(int fd, NotifyFn notify, void* arg, PollDesc** pub
 
 void netpoll_close(PollDesc* pd) {
   Netpoll* np = np_get();
+  stop_timers(pd);  // evict did, as the callers evict first; the pool hands out none armed
   bool notified;
   {
     std::lock_guard<Lock> lk(np->lock);
@@ -293,11 +308,7 @@ void netpoll_evict(PollDesc* pd) {
   {
     std::lock_guard<Lock> lk(pd->lock);
     pd->closing.store(true, std::memory_order_release);
-    if (PollTimers* ts = pd->timers.get()) {
-      if (ts->rseq) timer_stop(&ts->rt);
-      if (ts->wseq) timer_stop(&ts->wt);
-      ts->rseq = ts->wseq = 0;
-    }
+    stop_timers_locked(pd);
     gr = unblock(pd->rg, false);
     gw = unblock(pd->wg, false);
   }
