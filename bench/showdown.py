@@ -148,44 +148,56 @@ def claims(summ: dict, res: dict, o: hl.Options) -> list[dict]:
 TARGETS = {"mpg-reactor": (1.05, 0.8), "mpg-hybrid": (1.1, 0.7), "mpg-goroutine": (1.15, 0.7)}
 
 
+# NOISY_PEER: a peer whose repetitions spread wider than this (max over min) makes a target's
+# mark unsure: on this VM the kernel's share of a request moves between two modes ~20% apart
+# from one server start to the next (docs/showdown-harness.md), and a median of three can land
+# on either.
+NOISY_PEER = 1.2
+
+
 def targets(summ: dict, o: hl.Options) -> list[dict]:
     """Issue 6's targets, each as a ratio against a peer measured in the same run, for each model
-    with its default threads and with one thread."""
+    with its default threads and with one thread. Judged on medians; each also carries the ratio
+    of the two sides' best repetitions and the peer's own spread, so a mark that rests on a
+    noisy peer says so."""
     out = []
     big = 1000 if 1000 in o.conns else max(o.conns)
     small = 100 if 100 in o.conns else min(o.conns)
 
-    def add(what: str, server: str, got, peer: str, base, bound: float, at_most: bool):
-        ratio = got / base if got is not None and base else None
+    def add(what: str, server: str, got: dict | None, peer: str, base: dict | None, bound: float, at_most: bool):
+        # at_most: lower is better (CPU, latency, memory), so a side's best repetition is its min.
+        ratio = got["median"] / base["median"] if got and base and base["median"] else None
+        best_key = "min" if at_most else "max"
+        best = got[best_key] / base[best_key] if got and base and base[best_key] else None
+        peer_spread = base["max"] / base["min"] if base and base["min"] else None
         met = None if ratio is None else (ratio <= bound if at_most else ratio >= bound)
-        out.append({"target": what, "server": server, "peer": peer, "ratio": ratio,
+        out.append({"target": what, "server": server, "peer": peer, "ratio": ratio, "best_ratio": best,
+                    "peer_spread": peer_spread, "noisy": peer_spread is not None and peer_spread > NOISY_PEER,
                     "bound": f"{'<=' if at_most else '>='} {bound:g}", "met": met})
+
+    def load(server: str, conns: int, mode: str, metric: str):
+        return summ["load"].get((server, conns, mode), {}).get(metric)
 
     idle_level = 10000 if 10000 in o.idle else (max(o.idle) if o.idle else None)
 
     def idle_b(server: str):
-        m = summ["idle"].get((server, idle_level), {}).get("bytes_per_conn")
-        return m["median"] if m else None
+        return summ["idle"].get((server, idle_level), {}).get("bytes_per_conn")
 
     for base_name, (cpu_bound, pipe_bound) in TARGETS.items():
         for s in (base_name, ONE_THREAD[base_name]):
-            add(f"CPU per request, {big:,} conns, over the floor's", s, med(summ, s, big, "plain", "cpu_us_per_req"),
-                "floor", med(summ, "floor", big, "plain", "cpu_us_per_req"), cpu_bound, True)
+            add(f"CPU per request, {big:,} conns, over the floor's", s, load(s, big, "plain", "cpu_us_per_req"),
+                "floor", load("floor", big, "plain", "cpu_us_per_req"), cpu_bound, True)
             if "pipelined" in o.modes:
                 add(f"req/s pipelined {o.depth} deep, {small:,} conns, over the floor's", s,
-                    med(summ, s, small, "pipelined", "rps"), "floor", med(summ, "floor", small, "pipelined", "rps"),
+                    load(s, small, "pipelined", "rps"), "floor", load("floor", small, "pipelined", "rps"),
                     pipe_bound, False)
-            add(f"p99, {big:,} conns, over nginx-1's", s, _base_p99(summ, s, big), "nginx-1",
-                _base_p99(summ, "nginx-1", big), 1.0, True)
+            add(f"p99, {big:,} conns, over nginx-1's", s, load(s, big, "plain", "p99_us"), "nginx-1",
+                load("nginx-1", big, "plain", "p99_us"), 1.0, True)
             if idle_level:
                 peer, bound = ("go-nethttp", 0.4) if base_name == "mpg-goroutine" else ("nginx-1", 1.0)
                 add(f"RSS per idle connection, {idle_level:,}, over {peer}'s", s, idle_b(s), peer, idle_b(peer), bound,
                     True)
     return out
-
-
-def _base_p99(summ: dict, server: str, conns: int):
-    return med(summ, server, conns, "plain", "p99_us")
 
 
 def _num(v: float) -> str:
@@ -207,6 +219,27 @@ def _mb(kb):
 def _base_rss(summ: dict, server: str):
     vals = [m["rss_before_kb"]["median"] for (s, _), m in summ["idle"].items() if s == server and m["rss_before_kb"]]
     return min(vals) if vals else None
+
+
+def targets_md(summ: dict, o: hl.Options) -> str:
+    """The report's section on issue 6's targets (markdown)."""
+    lines = ["\n## Issue 6's targets, measured here\n\nEach model with its default threads (a P or a loop per "
+             "CPU) and with one (`-1`: --procs 1 or --loops 1, as the floor and nginx-1 run).\n\n"
+             "Judged on medians. 'best reps' is the ratio of the two sides' best repetitions; 'peer spread' "
+             f"is the peer's own max over min across repetitions: above {NOISY_PEER:g} the mark is printed "
+             "with a '?', as the peer's median may sit on either of this machine's two kernel-time modes "
+             "(docs/showdown-harness.md).\n\n"
+             "| target | server | measured ratio | best reps | peer spread | bound | met |\n"
+             "|---|---|---|---|---|---|---|\n"]
+    for t in targets(summ, o):
+        r = f"{t['ratio']:.2f}" if t["ratio"] is not None else "n/a"
+        br = f"{t['best_ratio']:.2f}" if t["best_ratio"] is not None else "n/a"
+        ps = f"{t['peer_spread']:.2f}" if t["peer_spread"] is not None else "n/a"
+        m = "n/a" if t["met"] is None else ("yes" if t["met"] else "**no**")
+        if t["met"] is not None and t["noisy"]:
+            m += " ?"
+        lines.append(f"| {t['target']} | {t['server']} | {r} | {br} | {ps} | {t['bound']} | {m} |\n")
+    return "".join(lines)
 
 
 def machine() -> dict:
@@ -366,13 +399,7 @@ def main() -> int:
         buf.write(f"| C{i + 1} | {c['claim']} | {c['seed']} | {c['measured']} | {c['claimed_ratio']:.2f} | {mr} | {c['verdict']} | {c['note']} |\n")
     buf.write("\nA claim holds when the measured ratio points the same way and is at least the square root of the "
               "seed's (half the effect or more, in log terms); 'weaker' when it points the same way but less.\n")
-    buf.write("\n## Issue 6's targets, measured here\n\nEach model with its default threads (a P or a loop per CPU) "
-              "and with one (`-1`: --procs 1 or --loops 1, as the floor and nginx-1 run).\n\n"
-              "| target | server | measured ratio | bound | met |\n|---|---|---|---|---|\n")
-    for t in targets(summ, o):
-        r = f"{t['ratio']:.2f}" if t["ratio"] is not None else "n/a"
-        m = "n/a" if t["met"] is None else ("yes" if t["met"] else "**no**")
-        buf.write(f"| {t['target']} | {t['server']} | {r} | {t['bound']} | {m} |\n")
+    buf.write(targets_md(summ, o))
     if micro_md:
         buf.write("\n## The runtime's micro-benchmarks (one repetition)\n\n" + micro_md + "\n")
     if charts:

@@ -136,6 +136,29 @@ class FakeRun(unittest.TestCase):
         self.assertEqual((g["peer"], g["bound"], g["met"]), ("go-nethttp", "<= 0.4", None))  # no Go run: n/a
         self.assertIsNone(t[("CPU per request", "mpg-hybrid-1")]["ratio"])  # not run: n/a
 
+    def test_targets_flag_a_noisy_peer_and_give_best_repetitions(self):
+        # Three floor repetitions at 6, 7.5 and 9 us (spread 1.5: noisy), the reactor at 7, 7.2, 8:
+        # medians 7.2 / 7.5 = 0.96 (met, but unsure), best reps 7 / 6 = 1.17.
+        o = hl.Options(reps=3, conns=(1000,), modes=("plain",), idle=())
+        runs = []
+        for cpu in (6.0, 7.5, 9.0):
+            runs.append(fake_run("floor", 1000, "plain", 100000, cpu, 4000, 4000))
+        for cpu in (7.0, 7.2, 8.0):
+            runs.append(fake_run("mpg-reactor", 1000, "plain", 100000, cpu, 4000, 6000))
+        for cpu in (10.0, 10.5, 11.0):  # a steady peer: spread 1.1, no flag
+            runs.append(fake_run("nginx-1", 1000, "plain", 100000, cpu, 3000, 20000))
+        summ = hl.summarize({"runs": runs, "idle": [], "failures": [], "seconds": 1.0})
+        t = {(x["target"].split(",")[0], x["server"]): x for x in showdown.targets(summ, o)}
+        cpu = t[("CPU per request", "mpg-reactor")]
+        self.assertAlmostEqual(cpu["ratio"], 7.2 / 7.5)
+        self.assertTrue(cpu["met"])
+        self.assertAlmostEqual(cpu["best_ratio"], 7.0 / 6.0)
+        self.assertAlmostEqual(cpu["peer_spread"], 1.5)
+        self.assertTrue(cpu["noisy"])
+        p99 = t[("p99", "mpg-reactor")]
+        self.assertFalse(p99["noisy"])
+        self.assertAlmostEqual(p99["best_ratio"], 12000 / 9000)  # p99 = 3 x p50 on each side
+
     def test_tables_and_charts(self):
         out = io.StringIO()
         hl.print_tables(self.res, ["floor", "mpg-goroutine", "mpg-reactor", "mpg-hybrid"], self.o, out)
