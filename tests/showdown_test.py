@@ -139,15 +139,20 @@ class FakeRun(unittest.TestCase):
     def test_targets_flag_a_noisy_peer_and_give_best_repetitions(self):
         # Three floor repetitions at 6, 7.5 and 9 us (spread 1.5: noisy), the reactor at 7, 7.2, 8:
         # medians 7.2 / 7.5 = 0.96 (met, but unsure), best reps 7 / 6 = 1.17.
-        o = hl.Options(reps=3, conns=(1000,), modes=("plain",), idle=())
         runs = []
         for cpu in (6.0, 7.5, 9.0):
             runs.append(fake_run("floor", 1000, "plain", 100000, cpu, 4000, 4000))
         for cpu in (7.0, 7.2, 8.0):
             runs.append(fake_run("mpg-reactor", 1000, "plain", 100000, cpu, 4000, 6000))
-        for cpu in (10.0, 10.5, 11.0):  # a steady peer: spread 1.1, no flag
-            runs.append(fake_run("nginx-1", 1000, "plain", 100000, cpu, 3000, 20000))
-        summ = hl.summarize({"runs": runs, "idle": [], "failures": [], "seconds": 1.0})
+        for p50 in (3000, 3150, 3300):  # the p99 peer, steady: spread 1.1, no flag
+            runs.append(fake_run("nginx-1", 1000, "plain", 100000, 10.0, p50, 20000))
+        # Pipelined req/s, where more is better: the best repetitions are the maxima.
+        for rps in (1_000_000, 1_100_000, 1_400_000):  # the floor: spread 1.4
+            runs.append(fake_run("floor", 100, "pipelined", rps, 0.5, 1000, 4000))
+        for rps in (800_000, 900_000, 1_000_000):
+            runs.append(fake_run("mpg-reactor", 100, "pipelined", rps, 0.6, 1000, 6000))
+        o = hl.Options(reps=3, conns=(100, 1000), modes=("plain", "pipelined"), idle=())
+        summ = hl.summarize({"runs": runs, "idle": [], "failures": [], "seconds": 1.0})  # hybrid: not run
         t = {(x["target"].split(",")[0], x["server"]): x for x in showdown.targets(summ, o)}
         cpu = t[("CPU per request", "mpg-reactor")]
         self.assertAlmostEqual(cpu["ratio"], 7.2 / 7.5)
@@ -156,8 +161,18 @@ class FakeRun(unittest.TestCase):
         self.assertAlmostEqual(cpu["peer_spread"], 1.5)
         self.assertTrue(cpu["noisy"])
         p99 = t[("p99", "mpg-reactor")]
+        self.assertAlmostEqual(p99["peer_spread"], 3300 / 3000)
         self.assertFalse(p99["noisy"])
         self.assertAlmostEqual(p99["best_ratio"], 12000 / 9000)  # p99 = 3 x p50 on each side
+        pipe = t[("req/s pipelined 16 deep", "mpg-reactor")]
+        self.assertAlmostEqual(pipe["ratio"], 900_000 / 1_100_000)
+        self.assertAlmostEqual(pipe["best_ratio"], 1_000_000 / 1_400_000)
+        self.assertTrue(pipe["met"])  # 0.82 >= 0.8
+        self.assertTrue(pipe["noisy"])
+        md = showdown.targets_md(summ, o)
+        self.assertIn("| CPU per request, 1,000 conns, over the floor's | mpg-reactor | 0.96 | 1.17 | 1.50 | <= 1.05 | yes ? |", md)
+        self.assertIn("| p99, 1,000 conns, over nginx-1's | mpg-reactor | 1.27 | 1.33 | 1.10 | <= 1 | **no** |", md)
+        self.assertIn("| CPU per request, 1,000 conns, over the floor's | mpg-hybrid | n/a | n/a | 1.50 | <= 1.1 | n/a |", md)
 
     def test_tables_and_charts(self):
         out = io.StringIO()

@@ -82,11 +82,11 @@ struct PollDesc {
   // notify_arg: notify's argument; without notify, a hint: memory the reader touches first when
   // it wakes (net's NetFd: its reference count and lock), which the poller prefetches as it
   // readies the reader, so the miss overlaps the poll's other work instead of stalling the woken
-  // G (docs/net.md). One word for both: a PollDesc is 96 bytes per connection.
+  // G (docs/net.md). One word for both: a PollDesc is 80 bytes per connection.
   void* notify_arg = nullptr;
   PollDesc* next_free = nullptr;
 };
-static_assert(sizeof(PollDesc) <= 96, "a PollDesc per connection: keep it small (docs/net.md)");
+static_assert(sizeof(PollDesc) <= 80, "a PollDesc per connection: keep it small (docs/net.md)");
 
 // netpoll_open: registers fd (non-blocking already) and returns its PollDesc, or nullptr with
 // *err = errno.

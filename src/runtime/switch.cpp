@@ -28,8 +28,9 @@ namespace mpg::detail {
 // passes the G it leaves as the Transfer's data (nullptr when leaving g0); the landing side
 // records the leaver's context and runs its after-action (land()).
 
-// kWarmBelow, kWarmAbove: cache lines of an I/O-woken G's stack that begin_run prefetches below
-// and above its saved stack pointer (its wait path's frames above; the next request's below).
+// kWarmBelow, kWarmAbove: cache lines of the next G's stack that begin_run prefetches below and
+// above its guessed stack pointer when the G it starts was I/O-woken (the wait path's frames
+// above it; the next request's below).
 constexpr int kWarmBelow = 8;
 constexpr int kWarmAbove = 16;
 // kWarmMaxDepth: a G parked deeper than this below its G struct gets no stack warming (a guess
