@@ -75,8 +75,13 @@ def options(a) -> hl.Options:
     return o
 
 
+def stat(summ: dict, server: str, conns: int, mode: str, metric: str) -> dict | None:
+    """The summary (median, min, max, n) of one load metric, or None if not measured."""
+    return summ["load"].get((server, conns, mode), {}).get(metric)
+
+
 def med(summ: dict, server: str, conns: int, mode: str, metric: str):
-    m = summ["load"].get((server, conns, mode), {}).get(metric)
+    m = stat(summ, server, conns, mode, metric)
     return m["median"] if m else None
 
 
@@ -175,9 +180,6 @@ def targets(summ: dict, o: hl.Options) -> list[dict]:
                     "peer_spread": peer_spread, "noisy": peer_spread is not None and peer_spread > NOISY_PEER,
                     "bound": f"{'<=' if at_most else '>='} {bound:g}", "met": met})
 
-    def load(server: str, conns: int, mode: str, metric: str):
-        return summ["load"].get((server, conns, mode), {}).get(metric)
-
     idle_level = 10000 if 10000 in o.idle else (max(o.idle) if o.idle else None)
 
     def idle_b(server: str):
@@ -185,14 +187,14 @@ def targets(summ: dict, o: hl.Options) -> list[dict]:
 
     for base_name, (cpu_bound, pipe_bound) in TARGETS.items():
         for s in (base_name, ONE_THREAD[base_name]):
-            add(f"CPU per request, {big:,} conns, over the floor's", s, load(s, big, "plain", "cpu_us_per_req"),
-                "floor", load("floor", big, "plain", "cpu_us_per_req"), cpu_bound, True)
+            add(f"CPU per request, {big:,} conns, over the floor's", s, stat(summ, s, big, "plain", "cpu_us_per_req"),
+                "floor", stat(summ, "floor", big, "plain", "cpu_us_per_req"), cpu_bound, True)
             if "pipelined" in o.modes:
                 add(f"req/s pipelined {o.depth} deep, {small:,} conns, over the floor's", s,
-                    load(s, small, "pipelined", "rps"), "floor", load("floor", small, "pipelined", "rps"),
+                    stat(summ, s, small, "pipelined", "rps"), "floor", stat(summ, "floor", small, "pipelined", "rps"),
                     pipe_bound, False)
-            add(f"p99, {big:,} conns, over nginx-1's", s, load(s, big, "plain", "p99_us"), "nginx-1",
-                load("nginx-1", big, "plain", "p99_us"), 1.0, True)
+            add(f"p99, {big:,} conns, over nginx-1's", s, stat(summ, s, big, "plain", "p99_us"), "nginx-1",
+                stat(summ, "nginx-1", big, "plain", "p99_us"), 1.0, True)
             if idle_level:
                 peer, bound = ("go-nethttp", 0.4) if base_name == "mpg-goroutine" else ("nginx-1", 1.0)
                 add(f"RSS per idle connection, {idle_level:,}, over {peer}'s", s, idle_b(s), peer, idle_b(peer), bound,
@@ -231,14 +233,13 @@ def targets_md(summ: dict, o: hl.Options) -> str:
              "(docs/showdown-harness.md).\n\n"
              "| target | server | measured ratio | best reps | peer spread | bound | met |\n"
              "|---|---|---|---|---|---|---|\n"]
+    def num(v):
+        return f"{v:.2f}" if v is not None else "n/a"
+
     for t in targets(summ, o):
-        r = f"{t['ratio']:.2f}" if t["ratio"] is not None else "n/a"
-        br = f"{t['best_ratio']:.2f}" if t["best_ratio"] is not None else "n/a"
-        ps = f"{t['peer_spread']:.2f}" if t["peer_spread"] is not None else "n/a"
-        m = "n/a" if t["met"] is None else ("yes" if t["met"] else "**no**")
-        if t["met"] is not None and t["noisy"]:
-            m += " ?"
-        lines.append(f"| {t['target']} | {t['server']} | {r} | {br} | {ps} | {t['bound']} | {m} |\n")
+        m = "n/a" if t["met"] is None else ("yes" if t["met"] else "**no**") + (" ?" if t["noisy"] else "")
+        lines.append(f"| {t['target']} | {t['server']} | {num(t['ratio'])} | {num(t['best_ratio'])} | "
+                     f"{num(t['peer_spread'])} | {t['bound']} | {m} |\n")
     return "".join(lines)
 
 

@@ -69,7 +69,7 @@ struct alignas(64) G {
   // io_woken: a started G made runnable by the netpoller (inject_glist), cleared when it runs: it
   // waited for I/O, and begin_run, starting it, warms the stack of the G queued after it by this
   // one's depth (a poll readies a batch; their stacks are likely out of cache).
-  std::atomic<bool> io_woken{false};
+  bool io_woken = false;
   std::uint32_t nopreempt = 0;   // mpg::NoPreempt depth: refuse asynchronous preemption
   std::uint32_t syscall_depth = 0;  // nesting of mpg::blocking (owner: the G)
 

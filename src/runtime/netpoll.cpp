@@ -190,21 +190,6 @@ G* set_one(PollDesc* pd, std::int64_t d, bool read) {
   return d < 0 ? unblock(read ? pd->rg : pd->wg, false) : nullptr;
 }
 
-// stop_timers_locked: disarms pd's deadline timers (pd->lock held). A fire already running
-// waits for the lock and then finds its seq no longer armed.
-void stop_timers_locked(PollDesc* pd) {
-  if (PollTimers* ts = pd->timers.get()) {
-    if (ts->rseq) timer_stop(&ts->rt);
-    if (ts->wseq) timer_stop(&ts->wt);
-    ts->rseq = ts->wseq = 0;
-  }
-}
-
-void stop_timers(PollDesc* pd) {
-  std::lock_guard<Lock> lk(pd->lock);
-  stop_timers_locked(pd);
-}
-
 }  // namespace
 
 void (*netpoll_test_hook)() = nullptr;
@@ -255,7 +240,6 @@ PollDesc* netpoll_open_notify(int fd, NotifyFn notify, void* arg, PollDesc** pub
 
 void netpoll_close(PollDesc* pd) {
   Netpoll* np = np_get();
-  stop_timers(pd);  // evict did, as the callers evict first; the pool hands out none armed
   bool notified;
   {
     std::lock_guard<Lock> lk(np->lock);
@@ -308,7 +292,13 @@ void netpoll_evict(PollDesc* pd) {
   {
     std::lock_guard<Lock> lk(pd->lock);
     pd->closing.store(true, std::memory_order_release);
-    stop_timers_locked(pd);
+    // Disarm the deadlines: a fire already running waits for the lock, then finds its seq no
+    // longer armed. The seqs stay 0 through the pool (every caller evicts before netpoll_close).
+    if (PollTimers* ts = pd->timers.get()) {
+      if (ts->rseq) timer_stop(&ts->rt);
+      if (ts->wseq) timer_stop(&ts->wt);
+      ts->rseq = ts->wseq = 0;
+    }
     gr = unblock(pd->rg, false);
     gw = unblock(pd->wg, false);
   }
@@ -355,7 +345,7 @@ G* netpoll(std::int64_t delay_ns, int* n) {
       if (r & (poll::kReadable | poll::kHangup | poll::kError)) {
         if (pd->notify) pd->notify(pd->notify_arg, hup, list);
         else if (G* g = unblock(pd->rg, true)) {
-          if (pd->notify_arg) __builtin_prefetch(pd->notify_arg, 1);  // the hint (PollDesc)
+          if (pd->notify_arg) __builtin_prefetch(pd->notify_arg, 1);  // the hint (PollDesc::notify_arg)
           list.push(g);
         }
       }
@@ -377,7 +367,7 @@ void inject_glist(G* list, int n) {
   for (G* g = list; g; g = g->schedlink) {
     g->set_status(GStatus::Waiting, GStatus::Runnable);
     // A G that parked mid-stack (not one spawn_polled made: it starts at its stack's top).
-    if (g->started) g->io_woken.store(true, std::memory_order_relaxed);
+    if (g->started) g->io_woken = true;
   }
   M* m = current_m();
   P* p = m ? m->p : nullptr;

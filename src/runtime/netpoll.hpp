@@ -56,8 +56,6 @@ using NotifyFn = void (*)(void* arg, bool hup, GList& out);
 // Errors of prepare/wait (Go's pollNoError, pollErrClosing, pollErrTimeout).
 enum class PollErr : std::uint8_t { None, Closing, Timeout };
 
-// PollDesc: the netpoller's state of one descriptor. Pooled for the run; never freed while it
-// runs (late timer callbacks and events may still look at a retired one, and must find it sane).
 // PollTimers: a descriptor's deadline timers and the seq each was armed with (0: not armed).
 // Made by the descriptor's first deadline and kept with it through the pool: an event-loop
 // server's descriptors (the hybrid's) never have a deadline, and the two nodes were more than
@@ -67,6 +65,8 @@ struct PollTimers {
   std::uint64_t rseq = 0, wseq = 0;
 };
 
+// PollDesc: the netpoller's state of one descriptor. Pooled for the run; never freed while it
+// runs (late timer callbacks and events may still look at a retired one, and must find it sane).
 struct PollDesc {
   static constexpr std::uintptr_t kNil = 0, kReady = 1, kWait = 2;
   int fd = -1;

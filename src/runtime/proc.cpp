@@ -274,11 +274,11 @@ static void spawn_init(G* g, const ClosureFns& fns, const std::source_location& 
   g->created_at = where;
   g->started = false;
   g->preempt.store(false, std::memory_order_relaxed);  // a fresh G: nobody else reads it yet
-  g->io_woken.store(false, std::memory_order_relaxed);
+  g->io_woken = false;
   // lowwater is already the stack's top: g_carve and gfput leave it so. A fresh context writes
   // nothing to the stack (context.hpp), so a spawn with a small closure writes the G's first
   // two cache lines and nothing else.
-  __atomic_store_n(&g->ctx, fresh_context(g->closure_area(), g->fiber), __ATOMIC_RELAXED);
+  g->ctx = fresh_context(g->closure_area(), g->fiber);
   g->set_status(GStatus::Idle, to);
   if (p) p->spawned.store(p->spawned.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   else sched->spawned_outside.fetch_add(1, std::memory_order_relaxed);
