@@ -117,7 +117,7 @@ struct HybridServer::Impl {
         }
       } else {
         // kRunning -> kNotified, or kNotified again: a read-modify-write either way, so the
-        // goroutine's failing CAS also sees what the netpoller stored before this call (hup).
+        // goroutine's failing CAS also sees what the netpoller stored before this call (hint_off).
         if (c->state.compare_exchange_weak(s, kNotified, std::memory_order_acq_rel)) return;
       }
     }
@@ -341,8 +341,9 @@ struct HybridServer::Impl {
         ssize_t k = ::read(c->fd, buf, detail::kReadBytes);
         // A short read emptied the socket: stop here instead of making a read that would only
         // say EAGAIN. Data that comes later raises a new edge (on_ready); a FIN already queued
-        // behind the data does not, so not once the netpoller has seen one (hup).
-        bool drained = k > 0 && std::size_t(k) < detail::kReadBytes && !c->pd->hup.load(std::memory_order_acquire);
+        // behind the data does not, nor data behind an urgent mark, so not once the netpoller
+        // has seen either (PollDesc::hint_off).
+        bool drained = k > 0 && std::size_t(k) < detail::kReadBytes && !c->pd->hint_off.load(std::memory_order_acquire);
         if (k > 0) {
           SessionStatus st = c->sess.on_data(std::string_view(buf, std::size_t(k)), out);
           if (!out.empty()) {

@@ -164,6 +164,14 @@ class Client {
     }
     return true;
   }
+  // send_around_urgent: `before`, the urgent (out-of-band) byte `oob`, then `after`, corked into
+  // one segment. A server reading the stream never sees `oob`, and its read stops short at it.
+  bool send_around_urgent(std::string_view before, char oob, std::string_view after) {
+    int on = 1, off = 0;
+    bool ok = ::setsockopt(fd_, IPPROTO_TCP, TCP_CORK, &on, sizeof on) == 0 && send(before) &&
+              ::send(fd_, &oob, 1, MSG_OOB | MSG_NOSIGNAL) == 1 && send(after);
+    return ::setsockopt(fd_, IPPROTO_TCP, TCP_CORK, &off, sizeof off) == 0 && ok;
+  }
   // response: the next whole response (Content-Length framing), or nullopt on EOF/timeout.
   std::optional<Resp> response() {
     for (;;) {

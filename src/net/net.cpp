@@ -225,10 +225,13 @@ IoResult Conn::read(void* buf, std::size_t n) {
   // all the data queued up to n bytes, so after a short read the socket held no more data, and
   // data that arrives later raises a new edge-triggered event. So the next read waits for
   // readiness first instead of paying for a read that would say EAGAIN: one syscall less per
-  // request-response round; if the event came already, the wait returns at once. Not after the
-  // peer's FIN or an error was seen (pd->hup): a short read does not report a FIN queued behind
-  // the data, and its event may have been consumed already, so the next read must ask the
-  // kernel (found by HalfClose under ASan; HintNeverHidesAQueuedFin pins it down).
+  // request-response round; if the event came already, the wait returns at once. TCP only: a
+  // Unix stream read also stops after a message that carried descriptors (SCM_RIGHTS), with
+  // data behind it. Not after the peer's FIN, an error or urgent data was seen (pd->hint_off):
+  // a short read does not report a FIN queued behind the data, and stops at an urgent mark with
+  // data behind it, and the event for those may have been consumed already, so the next read
+  // must ask the kernel (found by HalfClose under ASan; HintNeverHidesAQueuedFin and
+  // HintNeverHidesDataBehindAnUrgentMark pin them down).
   if (op->drained) {
     op->drained = false;
     if (Error w = wait(fd_.get(), 'r')) return {0, w};
@@ -236,7 +239,7 @@ IoResult Conn::read(void* buf, std::size_t n) {
   for (;;) {
     ssize_t k = ::read(op->sysfd, buf, n);
     if (k > 0) {
-      op->drained = std::size_t(k) < n && !op->pd->hup.load(std::memory_order_acquire);
+      op->drained = op->tcp && std::size_t(k) < n && !op->pd->hint_off.load(std::memory_order_acquire);
       return {std::size_t(k), {}};
     }
     if (k == 0) return {0, Error{Errc::Eof, 0}};

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -11,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -356,6 +358,90 @@ TEST(Net, HintNeverHidesAQueuedFin) {
     EXPECT_EQ(*result.recv(), msg);
     c.close();
     s.close();
+  }, cfg);
+}
+
+// read_past_a_short_stop: `s` reads "hello" (a short read: the read hint arms), then whatever
+// `queue` writes from the other end while it waits, until it has `want` bytes or a read fails.
+// `queue` puts data behind a point where a read stops short and raises one edge for all of it,
+// so a reader that takes the short read for an empty socket waits for an edge that never comes
+// (and fails here on its deadline).
+std::string read_past_a_short_stop(Conn& c, Conn s, std::size_t want, const std::function<void()>& queue) {
+  mpg::Chan<std::string> result(1);
+  mpg::go([&, s = std::move(s)]() mutable {
+    std::string got;
+    {
+      Conn mine = std::move(s);  // released before the report
+      mine.set_read_deadline(in(3s));
+      char b[100];
+      while (got.size() < want) {
+        auto r = mine.read(b, sizeof b);
+        got.append(b, r.n);
+        if (r.err) {
+          got += " / error: " + r.err.message();
+          break;
+        }
+      }
+    }
+    result.send(std::move(got));
+  });
+  EXPECT_FALSE(c.write(std::string("hello")).err);
+  EXPECT_TRUE(mpg::testing::wait_waiting(1));  // "hello" read, the reader waits for the next edge
+  queue();
+  return *result.recv();
+}
+
+TEST(Net, HintNeverHidesDataBehindAnUrgentMark) {
+  mpg::Config cfg;
+  cfg.procs = 1;
+  mpg::run([] {
+    auto [c, s] = connected_pair();
+    std::string got = read_past_a_short_stop(c, std::move(s), 11, [fd = c.fd()] {
+      int on = 1, off = 0;  // corked: one segment, one edge; a read stops at the urgent byte
+      ASSERT_EQ(::setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on), 0);
+      ASSERT_EQ(::send(fd, "abc", 3, 0), 3);
+      ASSERT_EQ(::send(fd, "X", 1, MSG_OOB), 1);
+      ASSERT_EQ(::send(fd, "def", 3, 0), 3);
+      ASSERT_EQ(::setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof off), 0);
+    });
+    EXPECT_EQ(got, "helloabcdef");  // the urgent byte is out of band: not in the stream
+    c.close();
+  }, cfg);
+}
+
+TEST(Net, HintNeverHidesDataBehindPassedDescriptors) {
+  mpg::Config cfg;
+  cfg.procs = 1;
+  mpg::run([] {
+    std::string where = "@mpg_net_hint_" + std::to_string(::getpid());
+    auto [ln, err] = listen("unix", where);
+    ASSERT_FALSE(err) << err.message();
+    auto [c, derr] = dial("unix", where);
+    ASSERT_FALSE(derr) << derr.message();
+    auto [s, aerr] = ln.accept();
+    ASSERT_FALSE(aerr) << aerr.message();
+    ln.close();
+    std::string got = read_past_a_short_stop(c, std::move(s), 11, [fd = c.fd()] {
+      // "abc" carries a descriptor: a Unix stream read stops after it, with "def" queued behind.
+      char data[] = "abc";
+      iovec io{data, 3};
+      alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int))] = {};
+      msghdr m{};
+      m.msg_iov = &io;
+      m.msg_iovlen = 1;
+      m.msg_control = ctl;
+      m.msg_controllen = sizeof ctl;
+      cmsghdr* cm = CMSG_FIRSTHDR(&m);
+      cm->cmsg_level = SOL_SOCKET;
+      cm->cmsg_type = SCM_RIGHTS;
+      cm->cmsg_len = CMSG_LEN(sizeof(int));
+      int passed = STDIN_FILENO;
+      std::memcpy(CMSG_DATA(cm), &passed, sizeof passed);
+      ASSERT_EQ(::sendmsg(fd, &m, 0), 3);
+      ASSERT_EQ(::send(fd, "def", 3, 0), 3);
+    });
+    EXPECT_EQ(got, "helloabcdef");
+    c.close();
   }, cfg);
 }
 

@@ -16,10 +16,14 @@ std::uint32_t to_epoll(std::uint32_t interest) {
   // EPOLLRDHUP only with reads: a peer's FIN is then reported as a hang-up, but a user that
   // paused reading (backpressure) must not be woken over and over, level-triggered, by a FIN it
   // has chosen not to read yet. EPOLLHUP and EPOLLERR are always reported by the kernel.
+  // EPOLLPRI only edge-triggered: there it tells a reader that skips a read after a short one
+  // (net's read hint) that the socket stopped short at an urgent mark; level-triggered users
+  // read again anyway.
   std::uint32_t ev = 0;
   if (interest & kWantRead) ev |= EPOLLIN | EPOLLRDHUP;
   if (interest & kWantWrite) ev |= EPOLLOUT;
   if (interest & kEdge) ev |= EPOLLET;
+  if ((interest & kEdge) && (interest & kWantRead)) ev |= EPOLLPRI;
   return ev;
 }
 
@@ -29,6 +33,7 @@ std::uint32_t from_epoll(std::uint32_t ev) {
   if (ev & EPOLLOUT) r |= kWritable;
   if (ev & (EPOLLHUP | EPOLLRDHUP)) r |= kHangup;
   if (ev & EPOLLERR) r |= kError;
+  if (ev & EPOLLPRI) r |= kUrgent;
   return r;
 }
 

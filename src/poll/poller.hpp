@@ -42,6 +42,10 @@ inline constexpr std::uint32_t kWritable = 1u << 1;
 // kHangup: the peer closed (EPOLLHUP or EPOLLRDHUP); data may still be readable before EOF.
 inline constexpr std::uint32_t kHangup = 1u << 2;
 inline constexpr std::uint32_t kError = 1u << 3;
+// kUrgent: TCP urgent data is pending (EPOLLPRI; asked for only with kEdge and kWantRead, and
+// reported with kReadable). A read stops short at the urgent mark with data still queued behind
+// it, so for this socket a short read no longer proves it empty.
+inline constexpr std::uint32_t kUrgent = 1u << 4;
 
 // Event: one readiness report; `tag` identifies the registration (fd and generation).
 struct Event {

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <array>
@@ -49,6 +51,44 @@ TEST(Poller, LevelTriggeredRepeatsEdgeTriggeredDoesNot) {
   // modify() re-arms the edge.
   ASSERT_EQ(p.modify(et.r.get(), kWantRead | kEdge), 0);
   EXPECT_EQ(p.wait(ev, 0), 2);
+}
+
+// TcpPair: both ends of a loopback TCP connection, the accepted end non-blocking.
+struct TcpPair {
+  UniqueFd c, s;
+  TcpPair() {
+    UniqueFd l(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    EXPECT_EQ(::bind(l.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(l.get(), 1), 0);
+    EXPECT_EQ(::getsockname(l.get(), reinterpret_cast<sockaddr*>(&a), &len), 0);
+    c.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    EXPECT_EQ(::connect(c.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    s.reset(::accept4(l.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+  }
+};
+
+TEST(Poller, EdgeTriggeredReadsReportUrgentData) {
+  // kUrgent tells the netpoller that a short read may have stopped at an urgent mark; asked for
+  // edge-triggered only (a level-triggered reader reads again anyway).
+  Poller p;
+  TcpPair et, lt;
+  ASSERT_EQ(p.add(et.s.get(), kWantRead | kEdge, nullptr), 0);
+  ASSERT_EQ(p.add(lt.s.get(), kWantRead, nullptr), 0);
+  ASSERT_EQ(::send(et.c.get(), "u", 1, MSG_OOB), 1);
+  ASSERT_EQ(::send(lt.c.get(), "u", 1, MSG_OOB), 1);
+  ASSERT_EQ(::send(lt.c.get(), "d", 1, 0), 1);  // an urgent byte alone is not readable data
+  std::array<Event, 8> ev;
+  int n = 0;
+  for (int i = 0; i < 100 && n < 2; i++) n += p.wait(std::span<Event>(ev.data() + n, ev.size() - n), 1000);
+  ASSERT_EQ(n, 2);
+  for (int i = 0; i < n; i++) {
+    EXPECT_TRUE(ev[i].ready & kReadable);
+    EXPECT_EQ(bool(ev[i].ready & kUrgent), ev[i].fd() == et.s.get()) << "fd " << ev[i].fd();
+  }
 }
 
 TEST(Poller, StaleEventAfterFdReuseIsDropped) {

@@ -216,7 +216,7 @@ PollDesc* netpoll_open_notify(int fd, NotifyFn notify, void* arg, PollDesc** pub
   pd->rg.store(PollDesc::kNil, std::memory_order_relaxed);
   pd->wg.store(PollDesc::kNil, std::memory_order_relaxed);
   pd->closing.store(false, std::memory_order_relaxed);
-  pd->hup.store(false, std::memory_order_relaxed);
+  pd->hint_off.store(false, std::memory_order_relaxed);
   pd->rd.store(0, std::memory_order_relaxed);
   pd->wd.store(0, std::memory_order_relaxed);
   pd->notify = notify;  // before the add: its first event may come at once (still under the lock)
@@ -341,7 +341,7 @@ G* netpoll(std::int64_t delay_ns, int* n) {
       if (!pd) continue;
       std::uint32_t r = evs[i].ready;
       bool hup = r & (poll::kHangup | poll::kError);
-      if (hup) pd->hup.store(true, std::memory_order_relaxed);
+      if (hup || (r & poll::kUrgent)) pd->hint_off.store(true, std::memory_order_relaxed);
       if (r & (poll::kReadable | poll::kHangup | poll::kError)) {
         if (pd->notify) pd->notify(pd->notify_arg, hup, list);
         else if (G* g = unblock(pd->rg, true)) {

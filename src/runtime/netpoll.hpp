@@ -73,9 +73,13 @@ struct PollDesc {
   std::atomic<std::uintptr_t> rg{kNil}, wg{kNil};
   Lock lock;                              // guards timers, and closing's writes
   std::atomic<bool> closing{false};
-  // hup: an event reported the peer's shutdown or an error (EPOLLRDHUP, EPOLLHUP, EPOLLERR); set
-  // before the readiness it came with is published, so a reader that consumed that readiness sees it.
-  std::atomic<bool> hup{false};
+  // hint_off: a short read no longer proves this socket empty, because an event reported what a
+  // read can stop short of: the peer's shutdown or an error (EPOLLRDHUP, EPOLLHUP, EPOLLERR: a
+  // FIN or an error queued behind the data) or TCP urgent data (EPOLLPRI: a read stops at the
+  // urgent mark with data behind it). Readers that skip the read after a short one (net's read
+  // hint, the hybrid's burst) must not. Sticky; set before the readiness it came with is
+  // published, so a reader that consumed that readiness sees it.
+  std::atomic<bool> hint_off{false};
   std::atomic<std::int64_t> rd{0}, wd{0};  // deadline: 0 none, < 0 expired, else nanotime
   std::unique_ptr<PollTimers> timers;     // (lock) null until the first deadline; never reset
   NotifyFn notify = nullptr;              // set: read readiness calls it (no read wait slot)
