@@ -61,8 +61,9 @@ struct ServerSession::Impl {
   }
 
   // The per-thread pool of idle Impls (see session.hpp). take() prefers one made for the same
-  // handler and limits (HeadScanner and ChunkScanner hold the limits by reference, so an Impl
-  // is never rebound); give() resets it for the next connection. noinline: a goroutine may
+  // handler and limits, compared by address: `l` is always the session's interned copy
+  // (HeadScanner and ChunkScanner hold the limits by reference, so an Impl is never rebound);
+  // give() resets it for the next connection. noinline: a goroutine may
   // resume on another thread between two calls, so the thread_local's address is never cached.
   static Impl* take(const Handler* h, const Limits& l);
   static void give(Impl* impl);
@@ -92,7 +93,7 @@ struct ServerSession::Impl {
   static constexpr std::size_t kInitialFields = 32;
 
   const Handler* handler;
-  const Limits limits;
+  const Limits& limits;  // the session's interned copy (intern(): never freed)
   HeadScanner head{limits};
   ChunkScanner chunks{limits};
   http_parser parser{};
@@ -429,7 +430,7 @@ ServerSession::Impl* ServerSession::Impl::take(const Handler* h, const Limits& l
   std::vector<Impl*>& free = pool();
   for (std::size_t i = free.size(); i-- > 0;) {
     Impl* impl = free[i];
-    if (impl->handler == h && impl->limits == l) {
+    if (impl->handler == h && &impl->limits == &l) {  // interned: one address per value
       free[i] = free.back();
       free.pop_back();
       return impl;

@@ -155,6 +155,11 @@ void* Poller::resolve(const Event& e) const {
   return s.generation == e.generation() ? s.user : nullptr;
 }
 
+void Poller::prefetch(const Event& e) const {
+  auto fd = static_cast<std::size_t>(static_cast<std::uint32_t>(e.fd()));
+  if (fd < slots_.size()) __builtin_prefetch(&slots_[fd]);
+}
+
 Event Poller::synthetic(int fd, std::uint32_t ready) const {
   Event e;
   std::uint32_t gen = registered(fd) ? slots_[static_cast<std::size_t>(fd)].generation : 0;

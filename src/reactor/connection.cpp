@@ -97,6 +97,8 @@ void Connection::handle_read() {
   std::size_t got = 0;
   bool eof = false;
   if (input_.capacity() == 0) input_.adopt_storage(worker_.take_storage());
+  // The owner's state (user_data) is what on_message touches first: its miss overlaps the read.
+  if (user_data_) __builtin_prefetch(user_data_);
   // Level-triggered: one read (up to the budget); epoll reports the rest next iteration.
   // Edge-triggered: read until EAGAIN or the budget, then re-post ourselves so the others of
   // this loop go first; no edge comes for data that was already there.

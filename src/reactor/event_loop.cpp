@@ -80,7 +80,11 @@ void EventLoop::run() {
   while (!stop_.load(std::memory_order_acquire)) {
     int n = poller_->wait(events_, wait_timeout_ms());
     now_ = Clock::now();
+    // Two stages ahead of dispatch: the registration slot kSlotsAhead events on, then (warm) the
+    // handler of the next event, whose slot is loaded by then.
+    for (int i = 0; i < n && i < kSlotsAhead; i++) poller_->prefetch(events_[static_cast<std::size_t>(i)]);
     for (int i = 0; i < n; i++) {
+      if (i + kSlotsAhead < n) poller_->prefetch(events_[static_cast<std::size_t>(i + kSlotsAhead)]);
       if (i + 1 < n) warm(events_[static_cast<std::size_t>(i) + 1]);
       dispatch(events_[static_cast<std::size_t>(i)]);
     }

@@ -106,7 +106,8 @@ class EventLoop {
   void update(HandlerBase& h);   // registers or changes h's interest in the poller
   void remove(HandlerBase& h);   // unregisters h; later events for it are dropped
   void repost(HandlerBase& h, std::uint32_t ready);  // dispatch h again next iteration
-  static constexpr int kWarmLines = 4;  // a Connection's hot fields (see warm)
+  static constexpr int kWarmLines = 4;   // a Connection's hot fields (see warm)
+  static constexpr int kSlotsAhead = 4;  // how far ahead run() prefetches registration slots
   void warm(const poll::Event& e) const;
   void dispatch(const poll::Event& e);
   void run_tasks();
