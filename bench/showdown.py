@@ -195,6 +195,13 @@ def targets(summ: dict, o: hl.Options) -> list[dict]:
                     pipe_bound, False)
             add(f"p99, {big:,} conns, over nginx-1's", s, stat(summ, s, big, "plain", "p99_us"), "nginx-1",
                 stat(summ, "nginx-1", big, "plain", "p99_us"), 1.0, True)
+            if s == base_name:
+                # Also against the nginx with as many workers as the model has threads by default
+                # (a P or a loop per CPU): with wrk on the same cores, a second thread's turn to
+                # run costs tail latency to either (docs/servers.md, "Why two Ps lose p99").
+                add(f"p99 against nginx-2 (two workers; the default threads: one per CPU, {os.cpu_count()} here), {big:,} conns", s,
+                    stat(summ, s, big, "plain", "p99_us"), "nginx-2", stat(summ, "nginx-2", big, "plain", "p99_us"),
+                    1.0, True)
             if idle_level:
                 peer, bound = ("go-nethttp", 0.4) if base_name == "mpg-goroutine" else ("nginx-1", 1.0)
                 add(f"RSS per idle connection, {idle_level:,}, over {peer}'s", s, idle_b(s), peer, idle_b(peer), bound,

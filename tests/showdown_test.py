@@ -118,6 +118,7 @@ class FakeRun(unittest.TestCase):
         for c in self.o.conns:
             runs.append(fake_run("mpg-reactor-1", c, "plain", 35000, 10.4, 1_000_000 / 35000 * c / 10, 6000))
             runs.append(fake_run("nginx-1", c, "plain", 30000, 12.0, 1_000_000 / 30000 * c / 10, 20000))
+            runs.append(fake_run("nginx-2", c, "plain", 50000, 12.0, 1_000_000 / 50000 * c / 10, 30000))
         idle = self.res["idle"] + [fake_idle("nginx-1", 1000, 4000, 500), fake_idle("mpg-reactor-1", 1000, 4000, 450)]
         summ = hl.summarize({"runs": runs, "idle": idle, "failures": [], "seconds": 1.0})
         t = {(x["target"].split(",")[0], x["server"]): x for x in showdown.targets(summ, self.o)}
@@ -129,6 +130,12 @@ class FakeRun(unittest.TestCase):
         p99 = t[("p99", "mpg-reactor-1")]  # p99 = 3 x p50 = 3 x 1e6 / rps x conns / 10
         self.assertAlmostEqual(p99["ratio"], 30000 / 35000)
         self.assertTrue(p99["met"])
+        # The default-thread models also against nginx-2 (two workers); the one-thread ones not.
+        p99_2 = t[("p99 against nginx-2 (two workers; the default threads: one per CPU", "mpg-reactor")]
+        self.assertEqual(p99_2["peer"], "nginx-2")
+        self.assertAlmostEqual(p99_2["ratio"], 50000 / 40000)  # p99 goes as 1 / rps here
+        self.assertFalse(p99_2["met"])
+        self.assertNotIn(("p99 against nginx-2 (two workers; the default threads: one per CPU", "mpg-reactor-1"), t)
         self.assertAlmostEqual(t[("RSS per idle connection", "mpg-reactor")]["ratio"], 700 / 500)
         self.assertFalse(t[("RSS per idle connection", "mpg-reactor")]["met"])
         self.assertTrue(t[("RSS per idle connection", "mpg-reactor-1")]["met"])
