@@ -369,7 +369,9 @@ struct HybridServer::Impl {
       c->last_active.store(rt::coarse_nanotime(), std::memory_order_relaxed);
       int s = kRunning;
       if (c->state.compare_exchange_strong(s, kIdle, std::memory_order_acq_rel)) return false;
-      c->state.store(kRunning, std::memory_order_release);  // notified meanwhile: again
+      // Notified meanwhile: again. An exchange, not a store: it reads the latest notification,
+      // so this goroutine also sees what the netpoller stored before it (PollDesc::hint_off).
+      c->state.exchange(kRunning, std::memory_order_acq_rel);
     }
   }
 };

@@ -164,8 +164,10 @@ class Client {
     }
     return true;
   }
-  // send_around_urgent: `before`, the urgent (out-of-band) byte `oob`, then `after`, corked into
-  // one segment. A server reading the stream never sees `oob`, and its read stops short at it.
+  // send_around_urgent: `before`, the urgent (out-of-band) byte `oob`, then `after`. Urgent mode
+  // overrides the cork: `before` and `oob` go out at once, `after` right behind. A server reading
+  // the stream never sees `oob`, and its read stops short at it; if it polls after both segments
+  // came, one edge covers both.
   bool send_around_urgent(std::string_view before, char oob, std::string_view after) {
     int on = 1, off = 0;
     bool ok = ::setsockopt(fd_, IPPROTO_TCP, TCP_CORK, &on, sizeof on) == 0 && send(before) &&

@@ -461,12 +461,13 @@ void ServerSession::Impl::reset_for_reuse() {
 // never freed (a process uses a handful of distinct values).
 static const Limits* intern(const Limits& l) {
   static std::mutex mu;
-  static std::vector<std::unique_ptr<Limits>> all;
+  // Never destroyed, not even at exit: a pooled Impl of another thread may still hold one.
+  static auto* all = new std::vector<std::unique_ptr<Limits>>();
   std::lock_guard<std::mutex> lk(mu);
-  for (auto& p : all)
+  for (auto& p : *all)
     if (*p == l) return p.get();
-  all.push_back(std::make_unique<Limits>(l));
-  return all.back().get();
+  all->push_back(std::make_unique<Limits>(l));
+  return all->back().get();
 }
 
 ServerSession::ServerSession(const Handler& handler, const Limits& limits)

@@ -363,11 +363,12 @@ TEST(Net, HintNeverHidesAQueuedFin) {
 
 // read_past_a_short_stop: `s` reads "hello" (a short read: the read hint arms), then whatever
 // `queue` writes from the other end while it waits, until it has `want` bytes or a read fails.
-// `queue` puts data behind a point where a read stops short and raises one edge for all of it,
-// so a reader that takes the short read for an empty socket waits for an edge that never comes
-// (and fails here on its deadline).
+// `queue` puts data behind a point where a read stops short. With one P nothing polls while
+// `queue` runs, so one poll collects all of it, and a reader that takes the short read for an
+// empty socket waits for an edge that never comes (and fails here on its deadline).
 std::string read_past_a_short_stop(Conn& c, Conn s, std::size_t want, const std::function<void()>& queue) {
   mpg::Chan<std::string> result(1);
+  std::atomic<bool> first{false};  // "hello" is read: the next read is the hinted one
   mpg::go([&, s = std::move(s)]() mutable {
     std::string got;
     {
@@ -377,6 +378,7 @@ std::string read_past_a_short_stop(Conn& c, Conn s, std::size_t want, const std:
       while (got.size() < want) {
         auto r = mine.read(b, sizeof b);
         got.append(b, r.n);
+        first.store(true);
         if (r.err) {
           got += " / error: " + r.err.message();
           break;
@@ -386,6 +388,8 @@ std::string read_past_a_short_stop(Conn& c, Conn s, std::size_t want, const std:
     result.send(std::move(got));
   });
   EXPECT_FALSE(c.write(std::string("hello")).err);
+  for (int i = 0; i < 5000 && !first.load(); i++) mpg::sleep_for(1ms);
+  EXPECT_TRUE(first.load());
   EXPECT_TRUE(mpg::testing::wait_waiting(1));  // "hello" read, the reader waits for the next edge
   queue();
   return *result.recv();
@@ -397,7 +401,9 @@ TEST(Net, HintNeverHidesDataBehindAnUrgentMark) {
   mpg::run([] {
     auto [c, s] = connected_pair();
     std::string got = read_past_a_short_stop(c, std::move(s), 11, [fd = c.fd()] {
-      int on = 1, off = 0;  // corked: one segment, one edge; a read stops at the urgent byte
+      // "abc" and the urgent byte go out at once (urgent mode overrides the cork), "def" right
+      // behind; a read stops at the urgent byte with "def" queued.
+      int on = 1, off = 0;
       ASSERT_EQ(::setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on), 0);
       ASSERT_EQ(::send(fd, "abc", 3, 0), 3);
       ASSERT_EQ(::send(fd, "X", 1, MSG_OOB), 1);
@@ -435,7 +441,7 @@ TEST(Net, HintNeverHidesDataBehindPassedDescriptors) {
       cm->cmsg_level = SOL_SOCKET;
       cm->cmsg_type = SCM_RIGHTS;
       cm->cmsg_len = CMSG_LEN(sizeof(int));
-      int passed = STDIN_FILENO;
+      int passed = fd;  // any open descriptor: the socket's own
       std::memcpy(CMSG_DATA(cm), &passed, sizeof passed);
       ASSERT_EQ(::sendmsg(fd, &m, 0), 3);
       ASSERT_EQ(::send(fd, "def", 3, 0), 3);

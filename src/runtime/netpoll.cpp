@@ -71,7 +71,15 @@ PollDesc* desc_alloc(Netpoll* np) {  // np->lock held
 G* unblock(std::atomic<std::uintptr_t>& slot, bool ioready) {
   std::uintptr_t old = slot.load(std::memory_order_acquire);
   for (;;) {
-    if (old == PollDesc::kReady) return nullptr;
+    if (old == PollDesc::kReady) {
+      // Ready already: readiness still goes through a read-modify-write (kReady -> kReady), so
+      // the reader that consumes it synchronizes with this event too and sees what the poller
+      // stored before it (PollDesc::hint_off), not only with the event that made it ready.
+      if (ioready && !slot.compare_exchange_weak(old, PollDesc::kReady, std::memory_order_acq_rel,
+                                                 std::memory_order_acquire))
+        continue;
+      return nullptr;
+    }
     if (old == PollDesc::kNil && !ioready) return nullptr;
     std::uintptr_t nw = ioready ? PollDesc::kReady : PollDesc::kNil;
     if (slot.compare_exchange_weak(old, nw, std::memory_order_acq_rel, std::memory_order_acquire)) {
