@@ -52,7 +52,10 @@ struct alignas(64) G {
   // --- scheduling (hot) ---
   Ctx ctx = nullptr;             // saved context while not Running; written by the M that switched out
   M* m = nullptr;                // M running it (owner: that M)
-  M* last_m = nullptr;           // the M it last ran on (MPG_DEBUG=migrate)
+  // lowwater: the lowest saved SP seen at a switch (for trimming when pooled). Here, not with the
+  // spawn's fields: every switch-out on a parking G and every exit read it, and in the second
+  // line it was a cache miss per park for a G that had slept (perf: docs/runtime.md).
+  std::uintptr_t lowwater = 0;
   G* schedlink = nullptr;        // link in a GQueue (owner: the queue's lock or owner)
   std::uint64_t id = 0;          // goroutine id; 0 while Idle
   // lockedm: the M it is wired to (lock_os_thread, or a preemption's wiring; owner: the G). Here,
@@ -77,7 +80,7 @@ struct alignas(64) G {
   void (*invoke)(void*) = nullptr;
   void (*destroy)(void*) = nullptr;
   void* closure = nullptr;       // small_closure, closure_area(), or (boxed) small_closure
-  std::uintptr_t lowwater = 0;   // lowest saved SP seen at a switch (for trimming when pooled)
+  M* last_m = nullptr;           // the M it last ran on; written only under MPG_DEBUG=migrate
   std::uint64_t parent_id = 0;
   std::source_location created_at{};
   alignas(16) unsigned char small_closure[kSmallClosureBytes];  // closures of one or two words
@@ -112,7 +115,8 @@ struct alignas(64) G {
   char* stack_hi() const { return reinterpret_cast<char*>(const_cast<G*>(this)) + sizeof(G); }
 };
 static_assert(__builtin_offsetof(G, default_stack) < 64 && __builtin_offsetof(G, syscall_depth) < 64 &&
-                  __builtin_offsetof(G, lockedm) < 64 && __builtin_offsetof(G, io_woken) < 64,
+                  __builtin_offsetof(G, lockedm) < 64 && __builtin_offsetof(G, io_woken) < 64 &&
+                  __builtin_offsetof(G, lowwater) < 64,
               "the flags a spawn, a switch and an exit touch must stay in the G's first cache line");
 // (Where std::source_location is not one pointer, as the fuzz build's stand-in for clang 14,
 // the second line overflows into the third: slower spawns, same behaviour.)

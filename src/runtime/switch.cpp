@@ -47,7 +47,7 @@ static void begin_run(M* m, P* p, G* g, bool inherit) {
   g->async_stopped = false;
   g->set_status(GStatus::Runnable, GStatus::Running);
   g->m = m;
-  g->last_m = m;
+  if (sched->debug_migrate) [[unlikely]] g->last_m = m;  // in the G's second line: only when asked
   m->curg.store(g, std::memory_order_release);  // sysmon reads the G through it
   p->switches.store(p->switches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   // Warm the G queued next while this one runs: with a page per G, a cold G costs a TLB and a
