@@ -343,7 +343,7 @@ struct HybridServer::Impl {
         // say EAGAIN. Data that comes later raises a new edge (on_ready); a FIN already queued
         // behind the data does not, nor data behind an urgent mark, so not once the netpoller
         // has seen either (PollDesc::hint_off).
-        bool drained = k > 0 && std::size_t(k) < detail::kReadBytes && !c->pd->hint_off.load(std::memory_order_acquire);
+        bool drained = k > 0 && rt::short_read_drained(c->pd, std::size_t(k), detail::kReadBytes);
         if (k > 0) {
           SessionStatus st = c->sess.on_data(std::string_view(buf, std::size_t(k)), out);
           if (!out.empty()) {

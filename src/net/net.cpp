@@ -239,7 +239,7 @@ IoResult Conn::read(void* buf, std::size_t n) {
   for (;;) {
     ssize_t k = ::read(op->sysfd, buf, n);
     if (k > 0) {
-      op->drained = op->tcp && std::size_t(k) < n && !op->pd->hint_off.load(std::memory_order_acquire);
+      op->drained = op->tcp && mpg::detail::short_read_drained(op->pd, std::size_t(k), n);
       return {std::size_t(k), {}};
     }
     if (k == 0) return {0, Error{Errc::Eof, 0}};

@@ -87,14 +87,10 @@ TEST(Poller, EdgeTriggeredReadsReportUrgentData) {
   bool et_seen = false, lt_seen = false;
   for (int i = 0; i < 20 && !(et_seen && lt_seen); i++) {
     int n = p.wait(ev, 100);
-    for (int k = 0; k < n; k++) {
-      if (ev[static_cast<std::size_t>(k)].fd() == et.s.get()) {
-        et_seen = true;
-        et_bits |= ev[static_cast<std::size_t>(k)].ready;
-      } else if (ev[static_cast<std::size_t>(k)].fd() == lt.s.get()) {
-        lt_seen = true;
-        lt_bits |= ev[static_cast<std::size_t>(k)].ready;
-      }
+    for (const Event& e : std::span<const Event>(ev.data(), static_cast<std::size_t>(n > 0 ? n : 0))) {
+      bool is_et = e.fd() == et.s.get();
+      (is_et ? et_seen : lt_seen) = true;
+      (is_et ? et_bits : lt_bits) |= e.ready;
     }
   }
   ASSERT_TRUE(et_seen);

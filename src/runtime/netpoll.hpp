@@ -92,6 +92,15 @@ struct PollDesc {
 };
 static_assert(sizeof(PollDesc) <= 80, "a PollDesc per connection: keep it small (docs/net.md)");
 
+// short_read_drained: the read hint's rule (docs/net.md), one place for its users (mpg::net's
+// Conn::read, the hybrid server's burst). A TCP read that returned `got` > 0 of the `asked`
+// bytes left the socket empty, and data that comes later raises a new edge, so the next read
+// may wait for readiness instead of reading for an EAGAIN; unless hint_off says a short read
+// proves nothing on this descriptor any more. TCP only: the caller knows its socket's kind.
+inline bool short_read_drained(const PollDesc* pd, std::size_t got, std::size_t asked) {
+  return got < asked && !pd->hint_off.load(std::memory_order_acquire);
+}
+
 // netpoll_open: registers fd (non-blocking already) and returns its PollDesc, or nullptr with
 // *err = errno.
 PollDesc* netpoll_open(int fd, int* err, const void* hint = nullptr);  // hint: see notify_arg
