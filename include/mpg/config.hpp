@@ -28,6 +28,10 @@ struct Config {
   // debug_migrate: a goroutine never resumes on the thread it last ran on (also
   // MPG_DEBUG=migrate=1). Slow; flushes out thread_local addresses cached across a switch.
   bool debug_migrate = false;
+  // contention_cap: while this process's threads wait for a CPU (the cores are taken by other
+  // processes), the netpoller hands readied goroutines to fewer idle Ps (docs/runtime.md,
+  // "Waiting for a CPU"). Off: Go's spreading always (also MPG_DEBUG=contentioncap=0).
+  bool contention_cap = true;
 };
 
 }  // namespace mpg

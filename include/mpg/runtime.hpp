@@ -124,6 +124,10 @@ struct Stats {
   std::uint64_t preempt_refused = 0;  // signals that found no safe point
   std::uint64_t retakes = 0;          // Ps taken back from blocking calls by sysmon
   std::uint64_t blocking_calls = 0;   // mpg::blocking calls
+  // contended_windows: sysmon's ~10 ms windows in which this process's threads waited for at
+  // least one CPU's worth of time; spread_cap: Ps the netpoller spreads readied Gs over now.
+  std::uint64_t contended_windows = 0;
+  int spread_cap = 0;
   int procs = 0, idle_procs = 0, threads = 0, idle_threads = 0, spinning = 0;
 };
 Stats stats();

@@ -144,6 +144,7 @@ static void schedtrace_line(Out& o) {
   o.s(" runqueue=").u(sched->runqsize.load());
   o.s(" preempt=").u(coop).c('/').u(sched->preempt_async.load()).c('/').u(sched->preempt_refused.load());
   o.s(" retake=").u(sched->retakes.load());
+  o.s(" spreadcap=").u(std::uint64_t(sched->spread_cap.load()));
   o.s(" [");
   for (std::size_t i = 0; i < sched->allp.size(); i++) {
     P* p = sched->allp[i];

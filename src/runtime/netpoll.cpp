@@ -1,6 +1,7 @@
 // netpoll.cpp: the netpoller (see netpoll.hpp for the design).
 #include "runtime/netpoll.hpp"
 
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -380,8 +381,13 @@ void inject_glist(G* list, int n) {
   M* m = current_m();
   P* p = m ? m->p : nullptr;
   // Gs for idle Ps go to the global queue, with an M started for each such P (Go's
-  // injectglist); the rest onto this P's ring.
-  int to_global = p ? std::min(n, sched->npidle.load(std::memory_order_relaxed)) : n;
+  // injectglist); the rest onto this P's ring. Only as many Ps as spread_cap allows run at once:
+  // below procs while this process's threads wait for a CPU (cpuwait.cpp). A list readied
+  // without a P (sysmon's poll) gets an M for one idle P at least.
+  int idle = sched->npidle.load(std::memory_order_relaxed);
+  int spare = std::clamp(sched->spread_cap.load(std::memory_order_relaxed) - (sched->procs - idle), 0, idle);
+  if (!p && idle > 0) spare = std::max(spare, 1);
+  int to_global = p ? std::min(n, spare) : n;
   G* batch[kPollBatch];
   int started = 0;
   while (list && to_global > 0) {
@@ -394,15 +400,14 @@ void inject_glist(G* list, int n) {
     to_global -= b;
     started += b;
   }
-  for (int i = 0, idle = sched->npidle.load(std::memory_order_relaxed); i < started && i < idle; i++)
-    startm(nullptr, false);
+  for (int i = 0; i < started && i < spare; i++) startm(nullptr, false);
   while (list) {
     G* g = list;
     list = g->schedlink;
     g->schedlink = nullptr;
     runqput(p, g, false);
   }
-  if (p) wakep();
+  if (p && spare > 0) wakep();
 }
 
 void netpoll_shutdown() {

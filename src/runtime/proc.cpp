@@ -363,6 +363,7 @@ void destroy_g_closure(G* g) {
 
 static void mstart(M* m) {
   m->tid = int(syscall(SYS_gettid));
+  m_cpu_clock_init(m);
   set_current_m(m);
   fiber_of_thread(m->g0fiber);
   m_signal_stack_init(m);
@@ -408,6 +409,8 @@ int detail::run_main(const Config& cfg, int (*invoke)(void*), void* main_closure
   sched->time_slice = cfg.time_slice.count() > 0 ? cfg.time_slice.count() : 10'000'000;
   sched->async_preempt = cfg.async_preempt && debug_option("asyncpreemptoff") != 1;
   sched->debug_migrate = cfg.debug_migrate || debug_option("migrate") == 1;
+  sched->contention_cap = cfg.contention_cap && debug_option("contentioncap") != 0;
+  sched->spread_cap.store(sched->procs, std::memory_order_relaxed);
 #if MPG_TSAN
   sched->async_preempt = false;  // TSan delivers signals late, at its own points: never a safe point
 #endif
@@ -425,6 +428,7 @@ int detail::run_main(const Config& cfg, int (*invoke)(void*), void* main_closure
   m0->rand.s = std::uint64_t(nanotime()) | 1;
   sched->allm.push_back(m0);
   m0->tid = int(syscall(SYS_gettid));
+  m_cpu_clock_init(m0);
   set_current_m(m0);
   fiber_of_thread(m0->g0fiber);
   install_signal_handlers();
@@ -557,6 +561,8 @@ Stats stats() {
   s.preempt_async = sched->preempt_async.load(std::memory_order_relaxed);
   s.preempt_refused = sched->preempt_refused.load(std::memory_order_relaxed);
   s.retakes = sched->retakes.load(std::memory_order_relaxed);
+  s.spread_cap = sched->spread_cap.load(std::memory_order_relaxed);
+  s.contended_windows = sched->contended_windows.load(std::memory_order_relaxed);
   s.global_queue = sched->runqsize.load(std::memory_order_relaxed);
   s.parks = sched->nparks.load(std::memory_order_relaxed);
   s.procs = sched->procs;

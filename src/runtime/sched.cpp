@@ -262,7 +262,9 @@ void stopm(M* m) {
   mput(m);
   checkdead();
   sched->lock.unlock();
+  m->idle_begin();
   m->park.sleep();
+  m->idle_end();
   m->park.clear();
   sched->nparks.fetch_add(1, std::memory_order_relaxed);
   if (m->nextp) {
@@ -553,8 +555,10 @@ top:
     // (netpoll() itself re-reads the socket waiter count before an unbounded wait: after this
     // fence, so it pairs with waiter_left as well.)
     if (!sched->exiting.load(std::memory_order_acquire)) {
+      m->idle_begin();
       if (epoll) list = netpoll(delay, &n);
       else if (delay > 0) sched->poll_note.sleep_for(delay);
+      m->idle_end();
     }
     sched->poll_until.store(0, std::memory_order_release);
     sched->poll_in_epoll.store(false, std::memory_order_relaxed);

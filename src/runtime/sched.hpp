@@ -1,6 +1,8 @@
 // sched.hpp: P, M and the scheduler's global state, and the internal calls the rest of mpg
 // (channels, sync, timers) makes into the scheduler: park, ready, current_g.
 #pragma once
+#include <time.h>
+
 #include <atomic>
 #include <cstdint>
 #include <mutex>
@@ -109,6 +111,29 @@ struct M {
   TimerNode* arm_timer = nullptr;     // arm after parking (sleep, select timeout)
   std::int64_t arm_when = 0;
   void* sigaltstack = nullptr;
+
+  // --- CPU-wait accounting (cpuwait.cpp): written by this M, read by sysmon ---
+  // idle_ns: time this M has slept (stopm, the poller's wait, a locked M's wait); idle_since:
+  // when the current sleep began (0: awake); syscalls: mpg::blocking entries and exits (odd:
+  // inside one). cpu_clock: this thread's CPU-time clock (has_cpu_clock once known).
+  std::atomic<std::int64_t> idle_ns{0};
+  std::atomic<std::int64_t> idle_since{0};
+  std::atomic<std::uint32_t> syscalls{0};
+  clockid_t cpu_clock{};
+  std::atomic<bool> has_cpu_clock{false};
+  // sysmon's previous sample of this M (sysmon only; valid while sampled).
+  std::int64_t seen_idle = 0, seen_cpu = 0;
+  std::uint32_t seen_syscalls = 0;
+  bool sampled = false;
+
+  // idle_begin / idle_end bracket every sleep of this M's thread.
+  void idle_begin() { idle_since.store(nanotime(), std::memory_order_relaxed); }
+  void idle_end() {
+    std::int64_t t0 = idle_since.load(std::memory_order_relaxed);
+    idle_since.store(0, std::memory_order_relaxed);
+    idle_ns.store(idle_ns.load(std::memory_order_relaxed) + (nanotime() - t0), std::memory_order_relaxed);
+  }
+  void count_syscall() { syscalls.store(syscalls.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
 };
 
 // Sched: the scheduler's global state (Go's schedt). One per mpg::run.
@@ -128,6 +153,12 @@ struct Sched {
   P* pidle = nullptr;                 // (lock)
   std::atomic<int> npidle{0};         // written under lock, read anywhere
   std::atomic<int> nmspinning{0};
+  // spread_cap: how many Ps may run at once before the netpoller stops handing its readied Gs
+  // to idle Ps (inject_glist); procs unless sysmon saw this process's threads wait for a CPU
+  // (cpuwait.cpp). contention_cap: whether sysmon may lower it (Config::contention_cap).
+  std::atomic<int> spread_cap{0};
+  bool contention_cap = true;
+  std::atomic<std::uint64_t> contended_windows{0};
   GRing runq;                         // (lock) global run queue
   std::atomic<std::uint32_t> runqsize{0};
   std::atomic<std::uint64_t> nparks{0};
@@ -264,6 +295,14 @@ void write_all(int fd, const char* s, std::size_t n);
 void schedtrace_line_to_stderr();
 // sysmon (sysmon.cpp): the monitor thread with no P.
 void sysmon_start(int schedtrace_ms);
+// cpuwait_sample: sysmon's look at how long this process's Ms waited for a CPU; adjusts
+// spread_cap (cpuwait.cpp). cpuwait_start: fresh state for a run. cpuwait_reset: forget the
+// previous sample (after sysmon slept deeply).
+void cpuwait_sample(std::int64_t now);
+void cpuwait_start();
+void cpuwait_reset();
+// m_cpu_clock_init: the calling thread records its CPU-time clock in m.
+void m_cpu_clock_init(M* m);
 void sysmon_stop();
 void sysmon_wake();
 // Preemption (preempt.cpp).

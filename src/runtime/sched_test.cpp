@@ -469,7 +469,7 @@ TEST(Debug, Schedtrace) {
   std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_TRUE(std::regex_search(err, std::regex("SCHED [0-9]+ms: gomaxprocs=2 idleprocs=[0-9]+ threads=[0-9]+ "
                                                 "spinningthreads=[0-9]+ idlethreads=[0-9]+ runqueue=[0-9]+ preempt=[0-9]+/[0-9]+/[0-9]+ "
-                                                "retake=[0-9]+ \\[[0-9]+ [0-9]+\\]")))
+                                                "retake=[0-9]+ spreadcap=2 \\[[0-9]+ [0-9]+\\]")))
       << err;
 }
 

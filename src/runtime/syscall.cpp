@@ -14,6 +14,7 @@ void entersyscall() {
   M* m = current_m();
   G* g = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
   if (!g || g->syscall_depth++ > 0) return;  // not a goroutine, or nested: nothing to do
+  m->count_syscall();  // odd: inside a blocking call (cpuwait.cpp leaves it out)
   P* p = m->p;
   p->blocking_calls.store(p->blocking_calls.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   g->set_status(GStatus::Running, GStatus::Syscall);
@@ -28,6 +29,7 @@ void exitsyscall() {
   M* m = current_m();
   G* g = m ? m->curg.load(std::memory_order_relaxed) : nullptr;
   if (!g || --g->syscall_depth > 0) return;
+  m->count_syscall();
   P* p = m->oldp;
   m->oldp = nullptr;
   PStatus expect = PStatus::Syscall;

@@ -13,6 +13,8 @@
 //     nothing for it to do and spinning or idle Ms exist, for up to 10 ms (Go's retake rule).
 //  4. If a timer is overdue and nobody is about, wake an M for it.
 //  5. If goroutines wait on the network and nobody has polled for 10 ms, poll and queue them.
+//  6. Every ~10 ms, measure how long the Ms waited for a CPU and cap the netpoller's spreading
+//     of readied Gs while they do (cpuwait.cpp).
 #include <sys/syscall.h>
 #include <time.h>
 
@@ -176,6 +178,7 @@ void sysmon_main(int trace_ms) {
   std::int64_t trace_period = std::int64_t(trace_ms) * 1'000'000;
   std::int64_t next_trace = trace_ms > 0 ? nanotime() + trace_period : 0;
   std::int64_t next_gscavenge = nanotime() + kGScavengeEveryNs;
+  cpuwait_start();
   while (!sysmon_stop_flag.load(std::memory_order_acquire)) {
     if (idle == 0) delay = kSysmonMinDelayNs;
     else if (idle > kSysmonIdleRounds && delay < max_delay) delay *= 2;
@@ -209,7 +212,9 @@ void sysmon_main(int trace_ms) {
       now = nanotime();
       sched->sysmon_clock.store(now, std::memory_order_relaxed);
       idle = 0;
+      cpuwait_reset();
     }
+    cpuwait_sample(now);
     if (retake(now) > 0) idle = 0;
     else idle++;
     // An overdue timer with nobody polling and no spinner: make sure some M looks at it.
