@@ -38,12 +38,17 @@ struct Hog {
   }
 };
 
-// burn: two goroutines that compute until told to stop, so both Ps want a CPU.
+// burn: two goroutines that compute until told to stop, so both Ps want a CPU. They yield now
+// and then: without asynchronous preemption (TSan) the test's own goroutine would never run.
 void burn(std::atomic<bool>& stop, mpg::WaitGroup& wg) {
   wg.add(2);
   for (int i = 0; i < 2; i++)
     mpg::go([&] {
       while (!stop.load(std::memory_order_relaxed)) {
+        auto until = std::chrono::steady_clock::now() + 100us;
+        while (std::chrono::steady_clock::now() < until) {
+        }
+        mpg::yield();
       }
       wg.done();
     });

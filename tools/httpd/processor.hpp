@@ -55,7 +55,8 @@ inline void add_routes(mpg::http::Router& r, Kv& kv, ProcessorOptions opt) {
                         {"global_queue", s.global_queue}, {"spawned", s.spawned},
                         {"switches", s.switches},     {"steals", s.steals},
                         {"preempt_coop", s.preempt_coop}, {"preempt_async", s.preempt_async},
-                        {"retakes", s.retakes},       {"blocking_calls", s.blocking_calls}};
+                        {"retakes", s.retakes},       {"blocking_calls", s.blocking_calls},
+                        {"spread_cap", s.spread_cap}, {"contended_windows", s.contended_windows}};
     res.json(j.dump(1));
   });
   r.get("/debug/goroutines", [](const Request&, Response& res) { res.text(mpg::dump_goroutines()); });
