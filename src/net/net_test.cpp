@@ -168,6 +168,42 @@ TEST(Net, EchoManyConcurrentClientsEveryByteChecked) {
   EXPECT_EQ(ok.load(), pairs);
 }
 
+// With the netpoller's spreading capped (as sysmon caps it while the threads wait for a CPU,
+// cpuwait.cpp), every readied goroutine still runs: the batches that do not go to idle Ps wait
+// on the polling P's ring, and a list readied without a P still gets an M. The cap is set by
+// hand and held (Config::contention_cap off: sysmon never moves it).
+TEST(Net, EchoWithTheSpreadingCappedLosesNoWakeup) {
+  raise_nofile();
+  long pairs = mpg::testing::max_live(mpg::testing::scaled(2'000));
+  for (auto [procs, cap] : {std::pair{2, 1}, std::pair{4, 2}}) {
+    std::atomic<long> ok{0};
+    mpg::run(
+        [&, cap = cap] {
+          mpg::detail::sched->spread_cap.store(cap);
+          auto [ln, addr] = listen_local();
+          EchoServer server(ln);
+          mpg::WaitGroup done;
+          mpg::Chan<int> start;
+          done.add(int(pairs));
+          for (long i = 0; i < pairs; i++) {
+            mpg::go([&, i, addr = addr] {
+              auto [c, err] = dial("tcp", addr, 10s);
+              start.recv();
+              if (!err && check_echo(c, std::uint64_t(i) + 1, 8)) ok.fetch_add(1);
+              if (!err) c.close();
+              done.done();
+            });
+          }
+          start.close();
+          done.wait();
+          EXPECT_EQ(mpg::stats().spread_cap, cap);
+          server.stop();
+        },
+        mpg::Config{.procs = procs, .contention_cap = false});
+    EXPECT_EQ(ok.load(), pairs) << procs << " Ps, cap " << cap;
+  }
+}
+
 TEST(Net, ReadDeadlineFiresOnTimeAndCanBeMoved) {
   mpg::run([] {
     auto [c, s] = connected_pair();

@@ -9,13 +9,14 @@
 // (docs/servers.md).
 //
 // The signal: every ~10 ms sysmon reads each M's CPU time (its thread's CPU-time clock) and
-// how long it slept (M::idle_ns, kept by every sleep of an M). What is left of the window is
-// time the thread was runnable but not running: it waited for a CPU. Summed over the Ms and
-// rounded to whole CPUs, that is how many CPUs' worth of this process's threads found no core.
-// While it is k >= 1, the netpoller spreads readied Gs only while fewer than procs - k Ps run
-// (sched->spread_cap); the rest stay on the polling P's ring, where that P runs them without a
-// hand-off. Only the netpoller's spreading is capped: spawns, channel wake-ups and a thief's
-// steals are Go's as before, so CPU-bound goroutines still use every P the kernel gives them.
+// how long it slept (M::idle_ns, kept by each of the runtime's sleeps of an M). What is left
+// of the window is time the thread was runnable but not running: it waited for a CPU. Summed
+// over the Ms and rounded to whole CPUs (from half a CPU on), that is k. While k >= 1, the
+// netpoller hands readied Gs to idle Ps only up to procs - k running Ps (sched->spread_cap);
+// the rest stay on the polling P's ring, where that P runs them without a hand-off. Only the
+// netpoller's spreading is capped: spawns, channel wake-ups and the steals of an M already
+// spinning are Go's as before, so goroutines made runnable those ways use every P the kernel
+// gives them.
 //
 // With the cap on, the second M sleeps and nobody waits, so the signal goes away: the cap is
 // held for a while and then lifted to look again (a probe). A probe that finds the wait again
@@ -66,18 +67,23 @@ std::int64_t thread_cpu_ns(const M* m) {
 }
 
 // waited_ns: how long m's thread waited for a CPU since the last sample, or -1 if that cannot
-// be told (no sample yet, inside or through a blocking call, a thread that ended).
-std::int64_t waited_ns(M* m, std::int64_t now, std::int64_t wall) {
+// be told (no sample yet, inside or through a blocking call, a thread that ended). Each M's
+// window is timed on its own, right before its CPU clock is read, so a delay of sysmon's
+// between two Ms' reads is not counted as anyone's wait.
+std::int64_t waited_ns(M* m) {
   if (!m->has_cpu_clock.load(std::memory_order_acquire) || m->exit_thread.load(std::memory_order_relaxed)) {
     m->sampled = false;
     return -1;
   }
   std::uint32_t calls = m->syscalls.load(std::memory_order_relaxed);
-  std::int64_t since = m->idle_since.load(std::memory_order_relaxed);
+  std::int64_t now = nanotime();
+  std::int64_t since = m->idle_since.load(std::memory_order_acquire);
   std::int64_t idle = m->idle_ns.load(std::memory_order_relaxed) + (since ? now - since : 0);
   std::int64_t cpu = thread_cpu_ns(m);
   bool comparable = m->sampled && calls == m->seen_syscalls && (calls & 1) == 0 && cpu >= 0;
+  std::int64_t wall = now - m->seen_at;
   std::int64_t waited = comparable ? std::max<std::int64_t>(0, wall - (idle - m->seen_idle) - (cpu - m->seen_cpu)) : -1;
+  m->seen_at = now;
   m->seen_idle = idle;
   m->seen_cpu = cpu;
   m->seen_syscalls = calls;
@@ -104,7 +110,7 @@ void cpuwait_sample(std::int64_t now) {
   st.ms.assign(sched->allm.begin(), sched->allm.end());
   sched->lock.unlock();
   std::int64_t waited = 0;
-  for (M* m : st.ms) waited += std::max<std::int64_t>(0, waited_ns(m, now, wall));
+  for (M* m : st.ms) waited += std::max<std::int64_t>(0, waited_ns(m));
   int cpus = judge ? int((2 * waited + wall) / (2 * wall)) : 0;  // rounded to whole CPUs
   if (cpus >= 1) sched->contended_windows.fetch_add(1, std::memory_order_relaxed);
   if (cpus >= 1 && sched->contention_cap) {

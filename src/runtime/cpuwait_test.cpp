@@ -114,7 +114,9 @@ TEST(CpuWait, OffCountsTheWaitsButNeverCaps) {
 }
 
 // A thread blocked in a system call (mpg::blocking) neither sleeps in the runtime nor runs: it
-// must not read as waiting for a CPU. Two such calls across many windows count no wait.
+// must not read as waiting for a CPU. Two such calls count no wait. (Sysmon retakes both Ps
+// within ~10 ms and then sleeps deeply, so few windows are judged: the first ones, where two
+// blocked threads would read as two CPUs of wait without the exclusion; checked.)
 TEST(CpuWait, BlockingCallsAreNotWaitsForACpu) {
   mpg::run(
       [] {

@@ -381,13 +381,16 @@ void inject_glist(G* list, int n) {
   M* m = current_m();
   P* p = m ? m->p : nullptr;
   // Gs for idle Ps go to the global queue, with an M started for each such P (Go's
-  // injectglist); the rest onto this P's ring. Only as many Ps as spread_cap allows run at once:
-  // below procs while this process's threads wait for a CPU (cpuwait.cpp). A list readied
-  // without a P (sysmon's poll) gets an M for one idle P at least.
-  int idle = sched->npidle.load(std::memory_order_relaxed);
-  int spare = std::clamp(sched->spread_cap.load(std::memory_order_relaxed) - (sched->procs - idle), 0, idle);
-  if (!p && idle > 0) spare = std::max(spare, 1);
-  int to_global = p ? std::min(n, spare) : n;
+  // injectglist); the rest onto this P's ring. While this process's threads wait for a CPU,
+  // spread_cap is below procs (cpuwait.cpp) and only enough go to the global queue to bring the
+  // running Ps up to it. A list readied without a P (sysmon's poll) goes there whole.
+  int cap = sched->spread_cap.load(std::memory_order_relaxed);
+  bool capped = cap < sched->procs;
+  int to_global = n;
+  if (p) {
+    int idle = sched->npidle.load(std::memory_order_relaxed);
+    to_global = std::min(n, capped ? std::clamp(cap - (sched->procs - idle), 0, idle) : idle);
+  }
   G* batch[kPollBatch];
   int started = 0;
   while (list && to_global > 0) {
@@ -400,14 +403,23 @@ void inject_glist(G* list, int n) {
     to_global -= b;
     started += b;
   }
-  for (int i = 0; i < started && i < spare; i++) startm(nullptr, false);
+  // Count the idle Ps after the push (it took the lock): a P that went idle before it is
+  // counted, and one that goes idle after it sees the Gs in the global queue. Without a P,
+  // nobody here runs the list, so at least one idle P gets an M whatever the cap.
+  if (started > 0) {
+    int idle = sched->npidle.load(std::memory_order_relaxed);
+    int room = capped ? std::clamp(cap - (sched->procs - idle), 0, idle) : idle;
+    if (!p && idle > 0) room = std::max(room, 1);
+    for (int i = 0; i < started && i < room; i++) startm(nullptr, false);
+  }
   while (list) {
     G* g = list;
     list = g->schedlink;
     g->schedlink = nullptr;
     runqput(p, g, false);
   }
-  if (p && spare > 0) wakep();
+  // Go's hedge, a spinner for what the ring now holds; under the cap only while there is room.
+  if (p && (!capped || sched->procs - sched->npidle.load(std::memory_order_relaxed) < cap)) wakep();
 }
 
 void netpoll_shutdown() {

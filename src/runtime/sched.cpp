@@ -144,7 +144,10 @@ static G* runqsteal(P* pp, P* p2, bool steal_runnext, std::uint32_t max = kLocal
     // channel ping-pong between two goroutines on the other P from ~150 to ~240 ns per round
     // trip at procs=2 and stole the pair apart ~25x as often (docs/runtime.md, "Stealing").
     struct timespec ts{0, kRunnextStealWaitNs};
+    M* self = current_m();
+    if (self) self->idle_begin();  // a sleep, not a wait for a CPU (cpuwait.cpp)
     ::nanosleep(&ts, nullptr);
+    if (self) self->idle_end();
     // Look before the CAS: a failing CAS would still take the line from its owner.
     if (p2->runnext.load(std::memory_order_relaxed) != next ||
         !p2->runnext.compare_exchange_strong(next, nullptr, std::memory_order_acq_rel))

@@ -122,16 +122,19 @@ struct M {
   clockid_t cpu_clock{};
   std::atomic<bool> has_cpu_clock{false};
   // sysmon's previous sample of this M (sysmon only; valid while sampled).
-  std::int64_t seen_idle = 0, seen_cpu = 0;
+  std::int64_t seen_at = 0, seen_idle = 0, seen_cpu = 0;
   std::uint32_t seen_syscalls = 0;
   bool sampled = false;
 
-  // idle_begin / idle_end bracket every sleep of this M's thread.
+  // idle_begin / idle_end bracket every sleep of this M's thread. idle_end adds the sleep to
+  // idle_ns before it clears idle_since (release; sysmon loads idle_since with acquire first):
+  // a sample that straddles the end counts the sleep twice (a wait underestimated), never zero
+  // times (a wait invented).
   void idle_begin() { idle_since.store(nanotime(), std::memory_order_relaxed); }
   void idle_end() {
     std::int64_t t0 = idle_since.load(std::memory_order_relaxed);
-    idle_since.store(0, std::memory_order_relaxed);
     idle_ns.store(idle_ns.load(std::memory_order_relaxed) + (nanotime() - t0), std::memory_order_relaxed);
+    idle_since.store(0, std::memory_order_release);
   }
   void count_syscall() { syscalls.store(syscalls.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
 };

@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
     registry.gauge_fn("mpg_threads", "OS threads of the goroutine runtime.", [] { return double(mpg::stats().threads); });
     registry.gauge_fn("mpg_sched_spread_cap", "Ps the netpoller spreads readied goroutines over (below procs while the threads wait for a CPU).",
                       [] { return double(mpg::stats().spread_cap); });
-    registry.counter_fn("mpg_sched_contended_windows_total", "Sysmon windows (~10 ms) in which the runtime's threads waited a CPU or more.",
+    registry.counter_fn("mpg_sched_contended_windows_total", "Sysmon windows (~10 ms) in which the runtime's threads waited half a CPU or more.",
                         [] { return double(mpg::stats().contended_windows); });
     mpg::kit::Drain drain;
     mpg::kit::Scavenger scavenger;
