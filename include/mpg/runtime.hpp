@@ -124,8 +124,9 @@ struct Stats {
   std::uint64_t preempt_refused = 0;  // signals that found no safe point
   std::uint64_t retakes = 0;          // Ps taken back from blocking calls by sysmon
   std::uint64_t blocking_calls = 0;   // mpg::blocking calls
-  // contended_windows: sysmon's ~10 ms windows in which this process's threads waited for at
-  // least one CPU's worth of time; spread_cap: Ps the netpoller spreads readied Gs over now.
+  // contended_windows: sysmon's ~10 ms windows in which this process's threads waited for a
+  // CPU for half a CPU's worth of time or more; spread_cap: how many running Ps the netpoller
+  // spreads readied Gs up to now (procs unless such waits were seen).
   std::uint64_t contended_windows = 0;
   int spread_cap = 0;
   int procs = 0, idle_procs = 0, threads = 0, idle_threads = 0, spinning = 0;

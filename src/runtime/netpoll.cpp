@@ -386,11 +386,9 @@ void inject_glist(G* list, int n) {
   // running Ps up to it. A list readied without a P (sysmon's poll) goes there whole.
   int cap = sched->spread_cap.load(std::memory_order_relaxed);
   bool capped = cap < sched->procs;
-  int to_global = n;
-  if (p) {
-    int idle = sched->npidle.load(std::memory_order_relaxed);
-    to_global = std::min(n, capped ? std::clamp(cap - (sched->procs - idle), 0, idle) : idle);
-  }
+  // room: idle Ps that may get readied Gs, given how many are idle now.
+  auto room = [&](int idle) { return capped ? std::clamp(cap - (sched->procs - idle), 0, idle) : idle; };
+  int to_global = p ? std::min(n, room(sched->npidle.load(std::memory_order_relaxed))) : n;
   G* batch[kPollBatch];
   int started = 0;
   while (list && to_global > 0) {
@@ -408,9 +406,9 @@ void inject_glist(G* list, int n) {
   // nobody here runs the list, so at least one idle P gets an M whatever the cap.
   if (started > 0) {
     int idle = sched->npidle.load(std::memory_order_relaxed);
-    int room = capped ? std::clamp(cap - (sched->procs - idle), 0, idle) : idle;
-    if (!p && idle > 0) room = std::max(room, 1);
-    for (int i = 0; i < started && i < room; i++) startm(nullptr, false);
+    int starts = room(idle);
+    if (!p && idle > 0) starts = std::max(starts, 1);
+    for (int i = 0; i < started && i < starts; i++) startm(nullptr, false);
   }
   while (list) {
     G* g = list;
@@ -419,7 +417,7 @@ void inject_glist(G* list, int n) {
     runqput(p, g, false);
   }
   // Go's hedge, a spinner for what the ring now holds; under the cap only while there is room.
-  if (p && (!capped || sched->procs - sched->npidle.load(std::memory_order_relaxed) < cap)) wakep();
+  if (p && (!capped || room(sched->npidle.load(std::memory_order_relaxed)) > 0)) wakep();
 }
 
 void netpoll_shutdown() {
