@@ -126,46 +126,54 @@ rlim_t raise_nofile() {
   return rl.rlim_cur;
 }
 
+// echo_clients: in a goroutine, `pairs` clients dial an in-process EchoServer, wait until every
+// connection is open, then each checks `rounds` echoes (check_echo). Returns how many passed;
+// *peak is the most connections open at once.
+long echo_clients(long pairs, int rounds, long* peak) {
+  auto [ln, addr] = listen_local();
+  EchoServer server(ln);
+  std::atomic<long> ok{0}, open{0}, most{0};
+  mpg::WaitGroup dialed, done;
+  mpg::Chan<int> start;
+  dialed.add(int(pairs));
+  done.add(int(pairs));
+  for (long i = 0; i < pairs; i++) {
+    mpg::go([&, i, addr = addr] {
+      auto [c, err] = dial("tcp", addr, 10s);
+      dialed.done();
+      if (err) {
+        done.done();
+        return;
+      }
+      long o = open.fetch_add(1) + 1;
+      long p = most.load();
+      while (o > p && !most.compare_exchange_weak(p, o)) {
+      }
+      start.recv();  // every connection is open before any byte moves
+      if (check_echo(c, std::uint64_t(i) + 1, rounds)) ok.fetch_add(1);
+      c.close();
+      open.fetch_sub(1);
+      done.done();
+    });
+  }
+  dialed.wait();
+  start.close();
+  done.wait();
+  server.stop();
+  if (peak) *peak = most.load();
+  return ok.load();
+}
+
 TEST(Net, EchoManyConcurrentClientsEveryByteChecked) {
   // Both ends live in this process: 2 descriptors a pair, under the 20,000 cap with room to spare.
   rlim_t lim = raise_nofile();
   // Two goroutines a pair: under TSan (at most ~8,000 fibers) max_live keeps it to 2,000 pairs.
   long pairs = mpg::testing::max_live(std::min<long>(9'900, (long(lim) - 100) / 2));
   ASSERT_GT(pairs, 1000);
-  std::atomic<long> ok{0}, open{0}, peak{0};
-  mpg::run([&] {
-    auto [ln, addr] = listen_local();
-    EchoServer server(ln);
-    mpg::WaitGroup dialed, done;
-    mpg::Chan<int> start;
-    dialed.add(int(pairs));
-    done.add(int(pairs));
-    for (long i = 0; i < pairs; i++) {
-      mpg::go([&, i, addr = addr] {
-        auto [c, err] = dial("tcp", addr, 10s);
-        dialed.done();
-        if (err) {
-          done.done();
-          return;
-        }
-        long o = open.fetch_add(1) + 1;
-        long p = peak.load();
-        while (o > p && !peak.compare_exchange_weak(p, o)) {
-        }
-        start.recv();  // every connection is open before any byte moves
-        if (check_echo(c, std::uint64_t(i) + 1, 4)) ok.fetch_add(1);
-        c.close();
-        open.fetch_sub(1);
-        done.done();
-      });
-    }
-    dialed.wait();
-    start.close();
-    done.wait();
-    server.stop();
-  });
-  EXPECT_EQ(peak.load(), pairs);
-  EXPECT_EQ(ok.load(), pairs);
+  long ok = 0, peak = 0;
+  mpg::run([&] { ok = echo_clients(pairs, 4, &peak); });
+  EXPECT_EQ(peak, pairs);
+  EXPECT_EQ(ok, pairs);
 }
 
 // With the netpoller's spreading capped (as sysmon caps it while the threads wait for a CPU,
@@ -176,31 +184,15 @@ TEST(Net, EchoWithTheSpreadingCappedLosesNoWakeup) {
   raise_nofile();
   long pairs = mpg::testing::max_live(mpg::testing::scaled(2'000));
   for (auto [procs, cap] : {std::pair{2, 1}, std::pair{4, 2}}) {
-    std::atomic<long> ok{0};
+    long ok = 0;
     mpg::run(
         [&, cap = cap] {
           mpg::detail::sched->spread_cap.store(cap);
-          auto [ln, addr] = listen_local();
-          EchoServer server(ln);
-          mpg::WaitGroup done;
-          mpg::Chan<int> start;
-          done.add(int(pairs));
-          for (long i = 0; i < pairs; i++) {
-            mpg::go([&, i, addr = addr] {
-              auto [c, err] = dial("tcp", addr, 10s);
-              start.recv();
-              if (!err && check_echo(c, std::uint64_t(i) + 1, 8)) ok.fetch_add(1);
-              if (!err) c.close();
-              done.done();
-            });
-          }
-          start.close();
-          done.wait();
+          ok = echo_clients(pairs, 8, nullptr);
           EXPECT_EQ(mpg::stats().spread_cap, cap);
-          server.stop();
         },
         mpg::Config{.procs = procs, .contention_cap = false});
-    EXPECT_EQ(ok.load(), pairs) << procs << " Ps, cap " << cap;
+    EXPECT_EQ(ok, pairs) << procs << " Ps, cap " << cap;
   }
 }
 

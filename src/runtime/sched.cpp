@@ -265,10 +265,7 @@ void stopm(M* m) {
   mput(m);
   checkdead();
   sched->lock.unlock();
-  m->idle_begin();
-  m->park.sleep();
-  m->idle_end();
-  m->park.clear();
+  m->sleep_on_park();
   sched->nparks.fetch_add(1, std::memory_order_relaxed);
   if (m->nextp) {
     acquirep(m, m->nextp);

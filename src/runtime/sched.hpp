@@ -113,7 +113,7 @@ struct M {
   void* sigaltstack = nullptr;
 
   // --- CPU-wait accounting (cpuwait.cpp): written by this M, read by sysmon ---
-  // idle_ns: time this M has slept (stopm, the poller's wait, a locked M's wait); idle_since:
+  // idle_ns: time this M has slept (its park note, the poller's wait, a thief's runnext sleep); idle_since:
   // when the current sleep began (0: awake); syscalls: mpg::blocking entries and exits (odd:
   // inside one). cpu_clock: this thread's CPU-time clock (has_cpu_clock once known).
   std::atomic<std::int64_t> idle_ns{0};
@@ -137,6 +137,13 @@ struct M {
     idle_since.store(0, std::memory_order_release);
   }
   void count_syscall() { syscalls.store(syscalls.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+  // sleep_on_park: sleeps until the park note is woken, then clears it; counted as idle.
+  void sleep_on_park() {
+    idle_begin();
+    park.sleep();
+    idle_end();
+    park.clear();
+  }
 };
 
 // Sched: the scheduler's global state (Go's schedt). One per mpg::run.

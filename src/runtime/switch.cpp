@@ -259,10 +259,7 @@ static void stoplockedm(M* m) {
   sched->nmidlelocked++;
   checkdead();
   sched->lock.unlock();
-  m->idle_begin();
-  m->park.sleep();
-  m->idle_end();
-  m->park.clear();
+  m->sleep_on_park();
   // The waker (startlockedm) took us off the idle-locked count, as mget does for idle Ms, so
   // checkdead never counts a woken M as asleep.
   if (m->nextp) {
@@ -314,10 +311,7 @@ void schedule_loop(M* m) {
       handoffp(releasep(m));
       if (m->id == 0) {
         while (!sched->exiting.load(std::memory_order_acquire)) {
-          m->idle_begin();
-          m->park.sleep();
-          m->idle_end();
-          m->park.clear();
+          m->sleep_on_park();
         }
       }
       return;
