@@ -44,6 +44,7 @@
 #include "mpg/http/server.hpp"
 #include "mpg/http/session.hpp"
 #include "mpg/mpg.hpp"
+#include "poll/sys.hpp"
 #include "runtime/netpoll.hpp"
 #include "runtime/platform.hpp"
 
@@ -316,7 +317,7 @@ struct HybridServer::Impl {
     const char* p = out.data();
     std::size_t n = out.size(), done = 0;
     while (done < n) {
-      ssize_t k = ::send(c->fd, p + done, n - done, MSG_NOSIGNAL);
+      ssize_t k = sys::send(c->fd, p + done, n - done, MSG_NOSIGNAL);
       if (k >= 0) {
         done += std::size_t(k);
         continue;
@@ -338,7 +339,7 @@ struct HybridServer::Impl {
     for (;;) {
       bool close = false;
       for (;;) {
-        ssize_t k = ::read(c->fd, buf, detail::kReadBytes);
+        ssize_t k = sys::read(c->fd, buf, detail::kReadBytes);
         // A short read emptied the socket: stop here instead of making a read that would only
         // say EAGAIN. Data that comes later raises a new edge (on_ready); a FIN already queued
         // behind the data does not, nor data behind an urgent mark, so not once the netpoller

@@ -23,6 +23,7 @@
 #include "mpg/mutex.hpp"
 #include "mpg/runtime.hpp"
 #include "net/addr.hpp"
+#include "poll/sys.hpp"
 #include "runtime/netpoll.hpp"
 #include "runtime/platform.hpp"
 
@@ -237,7 +238,7 @@ IoResult Conn::read(void* buf, std::size_t n) {
     if (Error w = wait(fd_.get(), 'r')) return {0, w};
   }
   for (;;) {
-    ssize_t k = ::read(op->sysfd, buf, n);
+    ssize_t k = sys::read(op->sysfd, buf, n);
     if (k > 0) {
       op->drained = op->tcp && mpg::detail::short_read_drained(op->pd, std::size_t(k), n);
       return {std::size_t(k), {}};
@@ -282,7 +283,7 @@ IoResult Conn::write(const void* buf, std::size_t n) {
   const auto* p = static_cast<const char*>(buf);
   std::size_t done = 0;
   while (done < n) {
-    ssize_t k = ::send(op->sysfd, p + done, n - done, MSG_NOSIGNAL);
+    ssize_t k = sys::send(op->sysfd, p + done, n - done, MSG_NOSIGNAL);
     if (k >= 0) {
       done += std::size_t(k);
       continue;

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "poll/sys.hpp"
+
 namespace mpg::reactor {
 
 void Buffer::retrieve(std::size_t n) {
@@ -65,11 +67,11 @@ ssize_t Buffer::read_from(int fd, std::span<char> scratch, std::size_t max) {
       ensure_writable(1);
       tail = data_.size() - write_;
     }
-    ssize_t n = ::read(fd, data_.data() + write_, std::min(tail, max));
+    ssize_t n = sys::read(fd, data_.data() + write_, std::min(tail, max));
     if (n > 0) write_ += static_cast<std::size_t>(n);
     return n;
   }
-  ssize_t n = ::read(fd, scratch.data(), std::min(scratch.size(), max));
+  ssize_t n = sys::read(fd, scratch.data(), std::min(scratch.size(), max));
   if (n > 0) append(scratch.data(), static_cast<std::size_t>(n));
   return n;
 }

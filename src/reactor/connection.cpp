@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "poll/sys.hpp"
 #include "reactor/worker.hpp"
 
 namespace mpg::reactor {
@@ -143,7 +144,7 @@ void Connection::send(std::string_view data) {
   if ((state_ != State::kOpen) || data.empty()) return;
   std::size_t done = 0;
   if (out_.empty()) {
-    ssize_t n = ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
+    ssize_t n = sys::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
     if (n >= 0) {
       done = static_cast<std::size_t>(n);
     } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -175,7 +176,7 @@ void Connection::flush() {
     iov[cnt].iov_len = it->size() - off;
     off = 0;
   }
-  ssize_t n = ::writev(fd_.get(), iov, cnt);
+  ssize_t n = sys::writev(fd_.get(), iov, cnt);
   if (n < 0) {
     if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) handle_close();
     return;
