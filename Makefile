@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 REPS ?= 5
 
-.PHONY: soak stress all setup build build-asan build-tsan run test test-release test-asan test-tsan bench bench-preempt bench-echo clean
+.PHONY: soak stress all setup build build-asan build-tsan run test test-release test-migrate test-asan test-tsan bench bench-preempt bench-echo clean
 
 all: build
 
@@ -47,12 +47,19 @@ bench-echo: build
 	@cmake --build build -j $(JOBS) --target echo_goroutine echo_reactor echo_client go_echo
 	@python3 bench/echo/echo_bench.py --bin build/bin --reps $(REPS)
 
-# test: Release, then ASan+UBSan, then TSan, then fuzz-ci; a sanitizer report fails the run.
-test: test-release test-asan test-tsan fuzz-ci
+# test: Release (and its goroutine tests again with every G moved to another thread at each
+# switch), then ASan+UBSan, then TSan, then fuzz-ci; a sanitizer report fails the run.
+test: test-release test-migrate test-asan test-tsan fuzz-ci
 	@echo "make test: all three builds passed"
 
 test-release: build
 	@cd build && ctest --output-on-failure --timeout 300
+
+# test-migrate: MPG_DEBUG=migrate=1 (docs/runtime.md): a goroutine never resumes on the thread it
+# last ran on after a cooperative switch, so a thread_local address cached across a switch
+# (in mpg or in a test) fails at once instead of once in a while.
+test-migrate: build
+	@cd build && MPG_DEBUG=migrate=1 ctest --output-on-failure --timeout 300 -L 'runtime|sync|net|http'
 
 test-asan: build-asan
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0 \

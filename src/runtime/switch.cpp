@@ -335,7 +335,11 @@ void schedule_loop(M* m) {
         // and go idle, so thread_local addresses cached across a switch in user code show up as
         // bugs at once. Not a G stopped by a preemption signal: that one may rely on resuming
         // here (preempt.cpp), and moving it would report bugs that cannot happen otherwise.
-        runqput(m->p, g, true);
+        // Into runnext, unless the ring is full (a spawner that stepped aside, picked by the
+        // 1-in-61 tick): then runnext's old G would overflow half the ring to the global queue,
+        // which this mode must not cause, so g goes back there alone.
+        if (m->p->runq.size() >= kLocalQueueSize - 1) globrunqput_batch(&g, 1);
+        else runqput(m->p, g, true);
         startm(releasep(m), false);
         stopm(m);
         continue;
