@@ -460,10 +460,11 @@ void ServerSession::Impl::reset_for_reuse() {
 // connections, so each session keeps a pointer instead of ~90 bytes of copy; the copies are
 // never freed (a process uses a handful of distinct values).
 static const Limits* intern(const Limits& l) {
-  static std::mutex mu;
-  // Never destroyed, not even at exit: a pooled Impl of another thread may still hold one.
+  // Neither is destroyed, not even at exit: a thread still serving then may intern one more
+  // (a session made during shutdown), and a pooled Impl of another thread may hold one.
+  static auto* mu = new std::mutex;
   static auto* all = new std::vector<std::unique_ptr<Limits>>();
-  std::lock_guard<std::mutex> lk(mu);
+  std::lock_guard<std::mutex> lk(*mu);
   for (auto& p : *all)
     if (*p == l) return p.get();
   all->push_back(std::make_unique<Limits>(l));
