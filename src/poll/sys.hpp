@@ -18,15 +18,17 @@
 #include <cerrno>
 #include <cstddef>
 
-#define MPG_SYS_RAW 0
+// MPG_SYS_RAW: 1 where the calls below go straight to the kernel (GCC names a sanitizer with a
+// macro, clang with __has_feature).
 #if defined(__x86_64__) && defined(__linux__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-#undef MPG_SYS_RAW
 #define MPG_SYS_RAW 1
+#else
+#define MPG_SYS_RAW 0
+#endif
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 #undef MPG_SYS_RAW
 #define MPG_SYS_RAW 0
-#endif
 #endif
 #endif
 
