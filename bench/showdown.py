@@ -279,13 +279,17 @@ def chart(outdir: str, summ: dict, o: hl.Options, names: list[str]) -> list[str]
              ("rps_pipelined", "pipelined", "rps", 1.0, f"requests/s (pipelined {o.depth})"),
              ("cpu_per_request", "plain", "cpu_us_per_req", 1.0, "server CPU us per request (not pipelined)"),
              ("p99_ms", "plain", "p99_us", 1e-3, "p99 latency ms (not pipelined)")]
-    cols = [n for n in names if any(k[0] == n for k in summ["load"])]
     for name, mode, metric, scale, title in specs:
+        # Only the servers with a figure in this chart: gnuplot refuses a histogram column with no
+        # valid point (the pinned server runs only plain at 1,000 connections) and leaves an empty
+        # file behind.
+        table = {s: [med(summ, s, c, mode, metric) for c in o.conns] for s in names}
+        cols = [s for s in names if any(v is not None for v in table[s])]
         dat = os.path.join(outdir, f"{name}.dat")
         with open(dat, "w") as f:
             f.write("conns " + " ".join(cols) + "\n")
-            for c in o.conns:
-                vals = [med(summ, s, c, mode, metric) for s in cols]
+            for i, c in enumerate(o.conns):
+                vals = [table[s][i] for s in cols]
                 f.write(f"{c} " + " ".join(f"{v * scale:.3f}" if v is not None else "NaN" for v in vals) + "\n")
         made += _histogram(gp, outdir, name, title, "connections", len(cols))
     dat = os.path.join(outdir, "idle_bytes.dat")
@@ -328,8 +332,14 @@ def _histogram(gp: str, outdir: str, name: str, title: str, xlabel: str, ncols: 
             "set logscale y" if logscale else "",
             f"plot for [i=2:{ncols + 1}] '{name}.dat' using i:xtic(1) title columnheader(i)", ""])
         p = subprocess.run([gp], input=script, text=True, cwd=outdir, capture_output=True)
-        if p.returncode == 0:
+        out = os.path.join(outdir, f"{name}.{ext}")
+        if p.returncode == 0 and os.path.getsize(out) > 0:
             made.append(f"{name}.{ext}")
+        else:
+            # No chart rather than an empty file that looks like one.
+            if os.path.exists(out):
+                os.remove(out)
+            print(f"showdown: gnuplot could not draw {name}.{ext}: {p.stderr.strip()}", file=sys.stderr)
     return made
 
 
