@@ -7,7 +7,7 @@ PKGS=(
   build-essential cmake pkg-config git clang libclang-rt-14-dev
   libboost-context-dev libboost-fiber-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libhttp-parser-dev libcli11-dev nlohmann-json3-dev
+  libhttp-parser-dev libcli11-dev nlohmann-json3-dev liburing-dev
   golang-go wrk nginx-light gnuplot-nox python3 procps linux-perf curl
 )
 

@@ -2,7 +2,7 @@
 """HTTP load harness of mpg's showdown (issue 7): wrk against every server, one at a time.
 
 Servers (SERVERS below; a server whose binary is missing shows as n/a): the floor (floor_httpd,
-the least work per request), nginx with 1 and 2 workers (config generated into a temp dir),
+the least work per request; floor-uring, the same on io_uring), nginx with 1 and 2 workers (config generated into a temp dir),
 Go's net/http (go_nethttp), a raw Go goroutine-per-connection server (go_rawhttp), and
 mpg-httpd on each model. Every one answers GET /plaintext with the same 128-byte response
 (nginx's is 154 bytes: "Server: nginx" and its "Connection: keep-alive"); see
@@ -29,7 +29,8 @@ Usage:
         [--warmup 1] [--conns 100,1000,10000] [--modes plain,pipelined] [--depth 16]
         [--idle 1000,10000] [--idle-max] [--servers floor,nginx-1,...]
         [--server 'name=/path/to/bin --flag ...'] [--json out.json]
-Build first: cmake --build build -j2 --target floor_httpd idle_client go_nethttp go_rawhttp
+Build first: cmake --build build -j2 --target floor_httpd idle_client go_nethttp go_rawhttp (and
+floor_uring_httpd, which exists when liburing is installed)
 Exit status 1 if a run failed or had errors, else 0 (a report, not a test).
 
 As a module: SERVERS (add one with add_server), Options, run_load, run_idle, run_all,
@@ -343,6 +344,7 @@ class NginxServer:
 # SERVERS: name -> spec, in table order. One line adds a server (or call add_server).
 SERVERS: dict[str, ArgvServer | NginxServer] = {s.name: s for s in [
     ArgvServer("floor", ["floor_httpd", "--host", "127.0.0.1", "--port", "0"]),
+    ArgvServer("floor-uring", ["floor_uring_httpd", "--host", "127.0.0.1", "--port", "0"]),
     NginxServer("nginx-1", workers=1),
     NginxServer("nginx-2", workers=2),
     ArgvServer("go-nethttp", ["go_nethttp", "-host", "127.0.0.1", "-port", "0"]),
