@@ -113,9 +113,10 @@ struct M {
   void* sigaltstack = nullptr;
 
   // --- CPU-wait accounting (cpuwait.cpp): written by this M, read by sysmon ---
-  // idle_ns: time this M has slept (its park note, the poller's wait, a thief's runnext sleep); idle_since:
-  // when the current sleep began (0: awake); syscalls: mpg::blocking entries and exits (odd:
-  // inside one). cpu_clock: this thread's CPU-time clock (has_cpu_clock once known).
+  // idle_ns: time this M has slept (its park note, the poller's wait, a thief's runnext
+  // sleep); idle_since: when the current sleep began (0: awake); syscalls: mpg::blocking entries
+  // and exits (odd: inside one). cpu_clock: this thread's CPU-time clock (has_cpu_clock once
+  // known).
   std::atomic<std::int64_t> idle_ns{0};
   std::atomic<std::int64_t> idle_since{0};
   std::atomic<std::uint32_t> syscalls{0};

@@ -13,10 +13,8 @@
 // per connection. Prints "listening <port>" on stdout once it accepts; exits on SIGINT/SIGTERM.
 #include <liburing.h>
 #include <netinet/tcp.h>
-#include <signal.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <cstdio>
 #include <string>
