@@ -314,19 +314,7 @@ struct HybridServer::Impl {
 
   // --- the connection's goroutine ---
   bool write_all(Conn* c, const std::string& out) {
-    const char* p = out.data();
-    std::size_t n = out.size(), done = 0;
-    while (done < n) {
-      ssize_t k = sys::send(c->fd, p + done, n - done, MSG_NOSIGNAL);
-      if (k >= 0) {
-        done += std::size_t(k);
-        continue;
-      }
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN) return false;
-      if (rt::netpoll_wait(c->pd, 'w') != PollErr::None) return false;
-    }
-    return true;
+    return rt::netpoll_send_all(c->fd, c->pd, out.data(), out.size()).ok();
   }
   void run(Conn* c) {
     detail::IoBufs* b = detail::take_bufs();  // this burst's read buffer and responses

@@ -280,20 +280,10 @@ IoResult Conn::write(const void* buf, std::size_t n) {
   if (!op) return {0, closed_error()};
   std::lock_guard<mpg::Mutex> lk(op->wmu);
   if (Error e = check(fd_.get(), 'w')) return {0, e};
-  const auto* p = static_cast<const char*>(buf);
-  std::size_t done = 0;
-  while (done < n) {
-    ssize_t k = sys::send(op->sysfd, p + done, n - done, MSG_NOSIGNAL);
-    if (k >= 0) {
-      done += std::size_t(k);
-      continue;
-    }
-    int e = errno;
-    if (e == EINTR) continue;
-    if (e != EAGAIN) return {done, Error::from_errno(e)};
-    if (Error w = wait(fd_.get(), 'w')) return {done, w};
-  }
-  return {done, {}};
+  mpg::detail::SendResult r = mpg::detail::netpoll_send_all(op->sysfd, op->pd, buf, n);
+  if (r.err) return {r.done, Error::from_errno(r.err)};
+  if (r.perr != mpg::detail::PollErr::None) return {r.done, poll_error(r.perr)};
+  return {r.done, {}};
 }
 
 Error Conn::close_write() {

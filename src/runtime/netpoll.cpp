@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "poll/poller.hpp"
+#include "poll/sys.hpp"
 #include "runtime/sched.hpp"
 
 namespace mpg::detail {
@@ -280,6 +281,26 @@ PollErr netpoll_wait(PollDesc* pd, char mode) {
     if (e != PollErr::None) return e;
   }
   return PollErr::None;
+}
+
+SendResult netpoll_send_all(int fd, PollDesc* pd, const void* buf, std::size_t n) {
+  const auto* p = static_cast<const char*>(buf);
+  SendResult r;
+  while (r.done < n) {
+    ssize_t k = sys::send(fd, p + r.done, n - r.done, MSG_NOSIGNAL);
+    if (k >= 0) {
+      r.done += std::size_t(k);
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) {
+      r.err = errno;
+      break;
+    }
+    r.perr = netpoll_wait(pd, 'w');
+    if (r.perr != PollErr::None) break;
+  }
+  return r;
 }
 
 void netpoll_set_deadline(PollDesc* pd, std::int64_t when, char mode) {

@@ -127,6 +127,18 @@ PollErr netpoll_prepare(PollDesc* pd, char mode);
 // netpoll_wait: parks the calling goroutine until the descriptor may be ready in `mode`, or an
 // error (close, deadline). Spurious readiness is possible: retry the syscall.
 PollErr netpoll_wait(PollDesc* pd, char mode);
+// SendResult: what netpoll_send_all did: the bytes sent and, if it stopped short, why (errno, or
+// the poll error of a close or a deadline while it waited).
+struct SendResult {
+  std::size_t done = 0;
+  int err = 0;
+  PollErr perr = PollErr::None;
+  bool ok() const { return err == 0 && perr == PollErr::None; }
+};
+// netpoll_send_all: sends all n bytes on pd's non-blocking stream socket fd (MSG_NOSIGNAL),
+// parking the calling goroutine whenever the socket is full: the one send loop of its users
+// (mpg::net's Conn::write, the hybrid server's responses).
+SendResult netpoll_send_all(int fd, PollDesc* pd, const void* buf, std::size_t n);
 // netpoll_set_deadline: mode 'r', 'w' or 'b' (both); when: 0 clears, <= now expires at once
 // (waking waiters with Timeout), else a nanotime.
 void netpoll_set_deadline(PollDesc* pd, std::int64_t when, char mode);
