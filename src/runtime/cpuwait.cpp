@@ -97,6 +97,15 @@ void m_cpu_clock_init(M* m) {
   if (pthread_getcpuclockid(pthread_self(), &m->cpu_clock) == 0) m->has_cpu_clock.store(true, std::memory_order_release);
 }
 
+bool lock_sleep_begin() noexcept {
+  M* m = current_m();
+  if (!m || m->idle_since.load(std::memory_order_relaxed) != 0) return false;
+  m->idle_begin();
+  return true;
+}
+
+void lock_sleep_end() noexcept { current_m()->idle_end(); }
+
 void cpuwait_start() { st = State{}; }
 
 void cpuwait_reset() { st.last = 0; }

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "mpg/detail/lock.hpp"
 #include "mpg/mpg.hpp"
 #include "runtime/test_util.hpp"
 
@@ -128,6 +129,32 @@ TEST(CpuWait, BlockingCallsAreNotWaitsForACpu) {
             wg.done();
           });
         wg.wait();
+        EXPECT_EQ(mpg::stats().contended_windows, 0u);
+        EXPECT_EQ(mpg::stats().spread_cap, 2);
+      },
+      mpg::Config{.procs = 2});
+}
+
+// A thread asleep in a contended runtime Lock does not run either, and must not read as waiting
+// for a CPU: the Lock's futex sleep is bracketed like the runtime's own sleeps. The holder is a
+// plain thread that keeps the Lock for 400 ms, so no thread of the run needs a CPU meanwhile,
+// whatever else the machine runs. (The waiting goroutine is not preempted: a signal that finds a
+// runtime Lock held, or wanted, by its thread leaves it be.)
+TEST(CpuWait, ThreadsAsleepInALockAreNotWaitsForACpu) {
+  mpg::run(
+      [] {
+        mpg::detail::Lock l;
+        std::atomic<bool> held{false};
+        std::thread holder([&] {
+          l.lock();
+          held = true;
+          ::usleep(400'000);
+          l.unlock();
+        });
+        while (!held) mpg::sleep_for(1ms);
+        l.lock();
+        l.unlock();
+        holder.join();
         EXPECT_EQ(mpg::stats().contended_windows, 0u);
         EXPECT_EQ(mpg::stats().spread_cap, 2);
       },

@@ -26,6 +26,13 @@ inline void lock_futex_wake(std::atomic<std::uint32_t>* a) {
   syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(a), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
 }
 
+// lock_sleep_begin / lock_sleep_end (runtime/cpuwait.cpp): bracket a contended Lock's futex sleep
+// as a sleep of the calling M, so that the runtime's measure of waiting for a CPU does not read a
+// thread asleep in a Lock as one waiting to run. begin returns whether it bracketed (not outside
+// an M, nor inside another sleep of the M: the poller takes a Lock within its own).
+bool lock_sleep_begin() noexcept;
+void lock_sleep_end() noexcept;
+
 // tls_runtime_locks: runtime Locks the calling thread holds. A Lock is never held across a
 // goroutine switch, so a per-thread count is exact; the preemption signal handler refuses to
 // preempt while it is non-zero. constinit: no TLS wrapper call on the lock path.
@@ -64,10 +71,13 @@ class Lock {
       }
     }
     if (c != 2) c = state_.exchange(2, std::memory_order_acquire);
+    if (c == 0) return;
+    bool bracketed = lock_sleep_begin();
     while (c != 0) {
       lock_futex_wait(&state_, 2);
       c = state_.exchange(2, std::memory_order_acquire);
     }
+    if (bracketed) lock_sleep_end();
   }
   std::atomic<std::uint32_t> state_{0};
 };
