@@ -1,7 +1,12 @@
 // echo_goroutine: a TCP echo server with one goroutine per connection on mpg's netpoller, the
-// goroutine side of bench/echo (Go's go_echo, written the same way in C++).
+// goroutine side of bench/echo.
 //
-//   echo_goroutine [--host 127.0.0.1] [--port 0] [--procs 0] [--pin]
+//   echo_goroutine [--host 127.0.0.1] [--port 0] [--procs 0] [--pin] [--pool]
+//
+// By default each connection owns a 64 KiB buffer for its life, as Go's go_echo does. --pool is
+// mpg's way, as its HTTP servers do: the goroutine waits for data holding no buffer
+// (Conn::wait_readable) and borrows one from its thread's pool for the read and the echo. The
+// benchmark runs both (docs/net.md, "Buffers borrowed while there is data").
 //
 // Prints "listening <port>" on stdout once it accepts; exits on SIGINT/SIGTERM.
 #include <signal.h>
@@ -11,21 +16,59 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "mpg/mpg.hpp"
 #include "mpg/net.hpp"
 
 namespace {
 
-// kBufBytes: each connection's read buffer, as go_echo's (64 KiB drains a socket in one read).
+// kBufBytes: the read buffer, as go_echo's (64 KiB drains a socket in one read).
 constexpr std::size_t kBufBytes = 64 * 1024;
 
-void serve(mpg::net::Conn c) {
+// serve_owned: Go's way, a buffer per connection for the connection's life.
+void serve_owned(mpg::net::Conn c) {
   std::unique_ptr<char[]> buf(new char[kBufBytes]);
   for (;;) {
     auto r = c.read(buf.get(), kBufBytes);
     if (r.n > 0 && c.write(buf.get(), r.n).err) break;
     if (r.err) break;
+  }
+  c.close();
+}
+
+// Buffers borrowed only while a connection has data (--pool), from a pool per thread; the last
+// one given back is the next one taken, still in cache. noinline: a goroutine may be on another
+// thread by its next call, so the thread_local's address must not be cached across a switch.
+struct BufPool {
+  std::vector<char*> free;
+  ~BufPool() {
+    for (char* b : free) delete[] b;
+  }
+};
+__attribute__((noinline)) BufPool& buf_pool() {
+  thread_local BufPool p;
+  return p;
+}
+char* take_buf() {
+  BufPool& p = buf_pool();
+  if (p.free.empty()) return new char[kBufBytes];
+  char* b = p.free.back();
+  p.free.pop_back();
+  return b;
+}
+void give_buf(char* b) { buf_pool().free.push_back(b); }
+
+// serve_pooled: waits for data holding no buffer (Conn::wait_readable, which Go's net.Conn has
+// no counterpart for), then borrows one for the read and the echo.
+void serve_pooled(mpg::net::Conn c) {
+  for (;;) {
+    if (c.wait_readable()) break;
+    char* buf = take_buf();
+    auto r = c.read(buf, kBufBytes);
+    bool stop = r.err || c.write(buf, r.n).err;
+    give_buf(buf);
+    if (stop) break;
   }
   c.close();
 }
@@ -41,6 +84,8 @@ int main(int argc, char** argv) {
   app.add_option("--port", port, "port (0: any; the chosen one is printed)");
   app.add_option("--procs", cfg.procs, "Ps (0: one per CPU)");
   app.add_flag("--pin", cfg.pin_procs, "pin each P's thread to a CPU");
+  bool pooled = false;
+  app.add_flag("--pool", pooled, "borrow a read buffer only while a connection has data");
   CLI11_PARSE(app, argc, argv);
 
   // The stop signals are blocked in every thread (the runtime's threads inherit the mask); the
@@ -61,7 +106,7 @@ int main(int argc, char** argv) {
     std::printf("listening %d\n", ln.addr().port());
     std::fflush(stdout);
     auto accepted = std::make_shared<std::atomic<std::uint64_t>>(0);
-    mpg::go([ln = ln, accepted]() mutable {
+    mpg::go([ln = ln, accepted, pooled]() mutable {
       for (;;) {
         auto [c, aerr] = ln.accept();
         if (aerr) {
@@ -69,7 +114,10 @@ int main(int argc, char** argv) {
           continue;  // a reset while queued: keep accepting
         }
         accepted->fetch_add(1, std::memory_order_relaxed);
-        mpg::go([c = std::move(c)]() mutable { serve(std::move(c)); });
+        mpg::go([c = std::move(c), pooled]() mutable {
+          if (pooled) serve_pooled(std::move(c));
+          else serve_owned(std::move(c));
+        });
       }
     });
     int sig = 0;

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Run the TCP echo benchmark: mpg's goroutine server and Reactor against Go's server.
 
-Servers: echo_goroutine (a goroutine per connection on mpg's netpoller), echo_reactor (mpg's
-Reactor) and go_echo (Go's goroutine per connection), with the same client and workloads:
+Servers: echo_goroutine (a goroutine per connection on mpg's netpoller) as "goroutine" (--pool:
+a buffer borrowed only while the connection has data, mpg's way) and as "gor-owned" (a buffer
+per connection, Go's way), echo_reactor (mpg's Reactor), go_echo (Go's goroutine per connection)
+as "go" and as "go-pool" (-pool: the same borrowing through syscall.RawConn), with the same
+client and workloads:
     pingpong  512-byte ping-pong over 1,000 connections
     stream    512-byte messages streamed over 4 connections (64 KiB in flight each)
 
@@ -12,8 +15,8 @@ it. Reported per server: the median over repetitions of messages/s, p99 latency,
 server's CPU time per message (utime+stime from /proc/<pid>/stat across the client's run,
 warm-up included, divided by every message echoed in that run), and, where `perf` can count
 tracepoints, the server's epoll_wait (all variants) and futex calls per message over the same
-span. The last columns are the ratios goroutine/go and reactor/go (for CPU per message, p99 and
-syscalls, below 1 means mpg is better). A server whose binary is missing shows as "n/a".
+span. The last columns are the ratios goroutine/go, gor-owned/go, reactor/go and goroutine/go-pool
+(for CPU per message, p99 and syscalls, below 1 means mpg is better). A server whose binary is missing shows as "n/a".
 
 Usage:
     python3 bench/echo/echo_bench.py --bin build/bin [--reps 3] [--seconds 2] [--warmup 0.5]
@@ -34,8 +37,10 @@ import time
 # SERVERS: name -> (binary, argv builder given the worker count). Order = table columns.
 SERVERS: dict[str, tuple[str, object]] = {
     "reactor": ("echo_reactor", lambda n: ["--loops", str(n)]),
-    "goroutine": ("echo_goroutine", lambda n: ["--procs", str(n)]),
+    "goroutine": ("echo_goroutine", lambda n: ["--procs", str(n), "--pool"]),
+    "gor-owned": ("echo_goroutine", lambda n: ["--procs", str(n)]),
     "go": ("go_echo", lambda n: ["-procs", str(n)]),
+    "go-pool": ("go_echo", lambda n: ["-procs", str(n), "-pool"]),
 }
 WORKLOADS: dict[str, list[str]] = {
     "pingpong": ["--mode", "pingpong", "--conns", "1000", "--size", "512"],
@@ -168,9 +173,12 @@ def main() -> int:
     cols = list(SERVERS)
     print(f"TCP echo, {a.reps} reps x {a.seconds:g} s (+{a.warmup:g} s warm-up), "
           f"{a.loops} server threads, medians; {time.time() - t0:.0f} s")
-    ratios = [c for c in ("goroutine", "reactor") if c in cols]
+    # (numerator, denominator) of each ratio column.
+    ratios = [(c, "go") for c in ("goroutine", "gor-owned", "reactor") if c in cols]
+    if "go-pool" in cols:
+        ratios.append(("goroutine", "go-pool"))
     header = f"| {'workload':<9} | {'metric':<11} | " + " | ".join(f"{c:>10}" for c in cols) + \
-        "".join(f" | {c + '/go':>12}" for c in ratios) + " |"
+        "".join(f" | {c + '/' + d:>12}" for c, d in ratios) + " |"
     print(header)
     print("|" + "|".join("-" * len(x) for x in header.strip("|").split("|")) + "|")
     for w in workloads:
@@ -179,8 +187,8 @@ def main() -> int:
             if all(v is None for v in vals.values()):
                 continue
             line = f"| {w:<9} | {label:<11} | " + " | ".join(f"{fmt(vals[c], key):>10}" for c in cols)
-            for c in ratios:
-                ratio = (vals[c] / vals["go"]) if vals.get(c) is not None and vals.get("go") else None
+            for c, d in ratios:
+                ratio = (vals[c] / vals[d]) if vals.get(c) is not None and vals.get(d) else None
                 line += f" | {('%.2f' % ratio) if ratio is not None else 'n/a':>12}"
             print(line + " |")
     if a.json:

@@ -96,7 +96,7 @@ void Connection::handle_read() {
   const auto& cfg = worker_.config();
   std::size_t budget = cfg.read_budget;
   std::size_t got = 0;
-  bool eof = false;
+  bool eof = false, fin = false;  // fin: the end was the peer's FIN (a read of 0), not an error
   if (input_.capacity() == 0) input_.adopt_storage(worker_.take_storage());
   // The owner's state (user_data) is what on_message touches first: its miss overlaps the read.
   if (user_data_) __builtin_prefetch(user_data_);
@@ -115,7 +115,7 @@ void Connection::handle_read() {
       continue;
     }
     if (n == 0) {
-      eof = true;
+      eof = fin = true;
     } else if (errno == EINTR) {
       continue;
     } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -135,6 +135,15 @@ void Connection::handle_read() {
       force_close();
       return;
     }
+  }
+  if (eof && state_ == State::kOpen && fin && !out_.empty()) {
+    // The peer's FIN with output still queued: it may only have half-closed and still be
+    // reading, so write the queue out first, as a Go server's Write after reading EOF does
+    // (muduo closes at once and drops it). Draining, then half_close, whose read sees the FIN
+    // again and closes. A reset or an error closes at once: nobody is left to read.
+    set_state(State::kDraining);
+    handler_.disable_reading();
+    return;
   }
   if (eof && state_ != State::kClosed) handle_close();
 }

@@ -225,6 +225,37 @@ TEST(TcpServer, GracefulStopLosesNoQueuedOutput) {
   EXPECT_EQ(server.stats().open, 0u);
 }
 
+TEST(TcpServer, PeerHalfCloseStillGetsTheQueuedOutput) {
+  // The peer sends a request and shuts down its writing side at once (shutdown(SHUT_WR), as
+  // `nc -N` or an RPC client does), then reads: the answer queued for it, megabytes more than
+  // the socket takes at once, arrives whole, then EOF. The FIN does not drop the queue.
+  ServerConfig cfg;
+  cfg.high_water = 64 * 1024 * 1024;
+  cfg.hard_cap = 128 * 1024 * 1024;
+  const std::size_t kBytes = 8 * 1024 * 1024;
+  ServerCallbacks cb;
+  cb.on_message = [&](Connection& c, Buffer& in) {
+    in.retrieve_all();
+    c.send(std::string(kBytes, 'd'));
+    c.send("TAIL");
+  };
+  TcpServer server(cfg, cb);
+  server.start();
+  poll::UniqueFd fd = connect_to(server.port());
+  ASSERT_TRUE(write_all(fd.get(), "go"));
+  ASSERT_EQ(::shutdown(fd.get(), SHUT_WR), 0);
+  std::this_thread::sleep_for(50ms);  // the server sees the request and the FIN before a read
+  std::string got = read_exact(fd.get(), kBytes + 4);
+  EXPECT_EQ(got.size(), kBytes + 4);
+  EXPECT_EQ(got.substr(got.size() - 4), "TAIL");
+  EXPECT_EQ(got.find_first_not_of('d'), kBytes);
+  EXPECT_TRUE(wait_eof(fd.get(), 5s));
+  fd.reset();
+  for (int i = 0; i < 500 && server.stats().open != 0; i++) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(server.stats().open, 0u);
+  server.shutdown(1s);
+}
+
 TEST(TcpServer, SendFromManyThreadsThroughHandles) {
   ServerConfig cfg;
   cfg.loops = 2;

@@ -50,6 +50,7 @@ class Connection {
   enum class State : std::uint8_t {  // one byte: user_data_ fits beside it (no size growth)
     kOpen,        // in the worker's table; reads (unless paused) and writes
     kDraining,    // in the table; no more reads; closes once the output queue is written
+                  // (after shutdown(), or the peer's FIN with output still queued)
     kHalfClosed,  // in the table; FIN sent; discards input until the peer's FIN
     kClosed,      // out of the table, in the loop's graveyard; fd unregistered
   };
