@@ -19,7 +19,7 @@ import sys
 import time
 
 CONNS = 32
-DEADLINE_S = 30
+DEADLINE_S = 15  # per case: 3 servers x 2 rounds stay under the CTest timeout (120 s)
 HOLD_S = 0.3  # the client reads nothing before this
 
 
@@ -44,6 +44,11 @@ def run_case(port: int, rng: random.Random) -> list[str]:
                     c["sent"] += c["s"].send(c["out"][c["sent"]:c["sent"] + piece])
                 except BlockingIOError:
                     pass
+                except OSError as e:  # a reset: the server dropped the connection
+                    c["eof"] = True
+                    c["err"] = str(e)
+                    sel.unregister(c["s"])
+                    continue
                 if c["sent"] == len(c["out"]):
                     c["s"].shutdown(socket.SHUT_WR)
                     sel.modify(c["s"], selectors.EVENT_READ, c)
@@ -52,6 +57,11 @@ def run_case(port: int, rng: random.Random) -> list[str]:
                     chunk = c["s"].recv(1 << 16)
                 except BlockingIOError:
                     continue
+                except OSError as e:
+                    c["eof"] = True
+                    c["err"] = str(e)
+                    sel.unregister(c["s"])
+                    continue
                 if chunk:
                     c["got"] += chunk
                 else:
@@ -59,7 +69,9 @@ def run_case(port: int, rng: random.Random) -> list[str]:
                     sel.unregister(c["s"])
     errors = []
     for c in conns:
-        if not c["eof"]:
+        if "err" in c:
+            errors.append(f"connection {c['id']}: {c['err']} after {len(c['got'])} of {len(c['out'])} bytes")
+        elif not c["eof"]:
             errors.append(f"connection {c['id']}: no close after {len(c['got'])} of {len(c['out'])} bytes")
         elif bytes(c["got"]) != c["out"]:
             errors.append(f"connection {c['id']}: echo differs ({len(c['got'])} bytes for {len(c['out'])})")
@@ -70,7 +82,9 @@ def run_case(port: int, rng: random.Random) -> list[str]:
 def check(argv: list[str], seed: int) -> list[str]:
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        line = p.stdout.readline()
+        ready = selectors.DefaultSelector()
+        ready.register(p.stdout, selectors.EVENT_READ)
+        line = p.stdout.readline() if ready.select(timeout=10) else ""
         if not line.startswith("listening "):
             return [f"{' '.join(argv)}: no 'listening' line: {line!r}"]
         port = int(line.split()[1])

@@ -40,6 +40,10 @@ void serve_owned(mpg::net::Conn c) {
 // Buffers borrowed only while a connection has data (--pool), from a pool per thread; the last
 // one given back is the next one taken, still in cache. noinline: a goroutine may be on another
 // thread by its next call, so the thread_local's address must not be cached across a switch.
+// NoPreempt: a goroutine stopped by a preemption signal inside the pool's vector keeps its
+// thread, but others run on that thread first and would find the vector half-changed.
+// kPoolMax: buffers kept per thread (the rest are freed), as mpg's HTTP servers keep IoBufs.
+constexpr std::size_t kPoolMax = 16;
 struct BufPool {
   std::vector<char*> free;
   ~BufPool() {
@@ -51,13 +55,22 @@ __attribute__((noinline)) BufPool& buf_pool() {
   return p;
 }
 char* take_buf() {
+  mpg::NoPreempt np;
   BufPool& p = buf_pool();
   if (p.free.empty()) return new char[kBufBytes];
   char* b = p.free.back();
   p.free.pop_back();
   return b;
 }
-void give_buf(char* b) { buf_pool().free.push_back(b); }
+void give_buf(char* b) {
+  mpg::NoPreempt np;
+  BufPool& p = buf_pool();
+  if (p.free.size() >= kPoolMax) {
+    delete[] b;
+    return;
+  }
+  p.free.push_back(b);
+}
 
 // serve_pooled: waits for data holding no buffer (Conn::wait_readable, which Go's net.Conn has
 // no counterpart for), then borrows one for the read and the echo.

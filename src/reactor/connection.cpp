@@ -136,13 +136,17 @@ void Connection::handle_read() {
       return;
     }
   }
-  if (eof && state_ == State::kOpen && fin && !out_.empty()) {
+  if (eof && fin && !out_.empty() && (state_ == State::kOpen || state_ == State::kDraining)) {
     // The peer's FIN with output still queued: it may only have half-closed and still be
     // reading, so write the queue out first, as a Go server's Write after reading EOF does
     // (muduo closes at once and drops it). Draining, then half_close, whose read sees the FIN
-    // again and closes. A reset or an error closes at once: nobody is left to read.
-    set_state(State::kDraining);
-    handler_.disable_reading();
+    // again and closes. Already draining: on_message called shutdown() on the data read with
+    // the FIN (edge-triggered reads go on to the FIN in one call). A reset or an error closes
+    // at once: nobody is left to read.
+    if (state_ == State::kOpen) {
+      set_state(State::kDraining);
+      handler_.disable_reading();
+    }
     return;
   }
   if (eof && state_ != State::kClosed) handle_close();

@@ -225,19 +225,26 @@ TEST(TcpServer, GracefulStopLosesNoQueuedOutput) {
   EXPECT_EQ(server.stats().open, 0u);
 }
 
-TEST(TcpServer, PeerHalfCloseStillGetsTheQueuedOutput) {
-  // The peer sends a request and shuts down its writing side at once (shutdown(SHUT_WR), as
-  // `nc -N` or an RPC client does), then reads: the answer queued for it, megabytes more than
-  // the socket takes at once, arrives whole, then EOF. The FIN does not drop the queue.
+// The peer sends a request and shuts down its writing side at once (shutdown(SHUT_WR), as
+// `nc -N` or an RPC client does), then reads: the answer queued for it, megabytes more than
+// the socket takes at once, arrives whole, then EOF. The FIN does not drop the queue, with
+// level- or edge-triggered reads (the latter read the request and the FIN in one call), and
+// whether or not the handler shut the connection down itself after queueing the answer.
+class PeerHalfClose : public ::testing::TestWithParam<std::tuple<bool, bool>> {};
+
+TEST_P(PeerHalfClose, StillGetsTheQueuedOutput) {
+  auto [edge, handler_shuts] = GetParam();
   ServerConfig cfg;
+  cfg.edge_triggered = edge;
   cfg.high_water = 64 * 1024 * 1024;
   cfg.hard_cap = 128 * 1024 * 1024;
   const std::size_t kBytes = 8 * 1024 * 1024;
   ServerCallbacks cb;
-  cb.on_message = [&](Connection& c, Buffer& in) {
+  cb.on_message = [&, handler_shuts = handler_shuts](Connection& c, Buffer& in) {
     in.retrieve_all();
     c.send(std::string(kBytes, 'd'));
     c.send("TAIL");
+    if (handler_shuts) c.shutdown();
   };
   TcpServer server(cfg, cb);
   server.start();
@@ -255,6 +262,8 @@ TEST(TcpServer, PeerHalfCloseStillGetsTheQueuedOutput) {
   EXPECT_EQ(server.stats().open, 0u);
   server.shutdown(1s);
 }
+INSTANTIATE_TEST_SUITE_P(TcpServer, PeerHalfClose,
+                         ::testing::Combine(::testing::Bool(), ::testing::Bool()));
 
 TEST(TcpServer, SendFromManyThreadsThroughHandles) {
   ServerConfig cfg;

@@ -61,9 +61,15 @@ func servePooled(c net.Conn) {
 		var rerr error
 		err := rc.Read(func(fd uintptr) bool {
 			buf = bufs.Get().(*[]byte)
-			n, rerr = syscall.Read(int(fd), *buf)
+			for {
+				n, rerr = syscall.Read(int(fd), *buf)
+				if rerr != syscall.EINTR {
+					break
+				}
+			}
 			if rerr == syscall.EAGAIN {
 				bufs.Put(buf)
+				buf = nil
 				return false // wait until readable, then call again
 			}
 			return true
@@ -71,7 +77,9 @@ func servePooled(c net.Conn) {
 		if err == nil && rerr == nil && n > 0 {
 			_, err = c.Write((*buf)[:n])
 		}
-		bufs.Put(buf)
+		if buf != nil {
+			bufs.Put(buf)
+		}
 		if err != nil || rerr != nil || n <= 0 {
 			return
 		}
