@@ -15,8 +15,9 @@ it. Reported per server: the median over repetitions of messages/s, p99 latency,
 server's CPU time per message (utime+stime from /proc/<pid>/stat across the client's run,
 warm-up included, divided by every message echoed in that run), and, where `perf` can count
 tracepoints, the server's epoll_wait (all variants) and futex calls per message over the same
-span. The last columns are the ratios goroutine/go, gor-owned/go, reactor/go and goroutine/go-pool
-(for CPU per message, p99 and syscalls, below 1 means mpg is better). A server whose binary is missing shows as "n/a".
+span. The last columns are the ratios goroutine/go, gor-owned/go, reactor/go and
+goroutine/go-pool (for CPU per message, p99 and syscalls, below 1 means mpg is better). A server
+whose binary is missing shows as "n/a".
 
 Usage:
     python3 bench/echo/echo_bench.py --bin build/bin [--reps 3] [--seconds 2] [--warmup 0.5]
