@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 
+from httpd_proc import start_listening, stop
+
 CONNS = 32
 DEADLINE_S = 15  # per case: 3 servers x 2 rounds stay under the CTest timeout (120 s)
 HOLD_S = 0.3  # the client reads nothing before this
@@ -80,24 +82,17 @@ def run_case(port: int, rng: random.Random) -> list[str]:
 
 
 def check(argv: list[str], seed: int) -> list[str]:
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        ready = selectors.DefaultSelector()
-        ready.register(p.stdout, selectors.EVENT_READ)
-        line = p.stdout.readline() if ready.select(timeout=10) else ""
-        if not line.startswith("listening "):
-            return [f"{' '.join(argv)}: no 'listening' line: {line!r}"]
-        port = int(line.split()[1])
+        p, port = start_listening(argv, stderr=subprocess.DEVNULL, timeout=10)
+    except RuntimeError as e:
+        return [str(e)]
+    try:
         errors = []
         for k in range(2):
             errors += [f"{' '.join(argv[1:]) or argv[0]} round {k}: {e}" for e in run_case(port, random.Random(seed + k))]
         return errors
     finally:
-        p.terminate()
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
+        stop(p)
 
 
 def main() -> int:

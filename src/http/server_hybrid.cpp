@@ -313,9 +313,6 @@ struct HybridServer::Impl {
   }
 
   // --- the connection's goroutine ---
-  bool write_all(Conn* c, const std::string& out) {
-    return rt::netpoll_send_all(c->fd, c->pd, out.data(), out.size()).ok();
-  }
   void run(Conn* c) {
     detail::IoBufs* b = detail::take_bufs();  // this burst's read buffer and responses
     bool done = run_burst(c, b->in, b->out);
@@ -336,7 +333,7 @@ struct HybridServer::Impl {
         if (k > 0) {
           SessionStatus st = c->sess.on_data(std::string_view(buf, std::size_t(k)), out);
           if (!out.empty()) {
-            if (!write_all(c, out)) {
+            if (!rt::netpoll_send_all(c->fd, c->pd, out.data(), out.size()).ok()) {
               close = true;
               break;
             }
